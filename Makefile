@@ -1,0 +1,25 @@
+# The two commands of the README: `make demo` (set up, run the main job) and `make test` (set up, run
+# every test). Both build the virtual environment .venv on first use.
+VENV ?= .venv
+PYTHON := $(VENV)/bin/python
+OUT ?= runs/demo
+
+.PHONY: demo test setup clean
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: setup.cfg pyproject.toml
+	python3 -m venv $(VENV)
+	$(PYTHON) -m pip install --quiet --upgrade pip
+	$(PYTHON) -m pip install --quiet -e '.[test,rl]'
+	$(PYTHON) -m pip install --quiet torch==2.13.0
+	touch $@
+
+demo: setup
+	$(VENV)/bin/minidl digits --out $(OUT)
+
+test: setup
+	$(PYTHON) -m pytest
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache

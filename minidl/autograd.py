@@ -1,0 +1,522 @@
+"""Reverse-mode automatic differentiation: Tensor, Function, the graph walk, no_grad.
+
+A :class:`Tensor` wraps a backend array. Every differentiable operation is a :class:`Function` whose
+``forward`` takes and returns raw arrays and whose ``backward`` maps the gradients of its outputs to the
+gradients of its inputs (vector-Jacobian products, also raw arrays). Calling a Function records it as the
+``creator`` of its outputs when gradients are enabled and an input requires one.
+
+``Tensor.backward`` walks the recorded graph with a loop (no recursion, so a 10 000-op chain is fine),
+visiting functions from the newest generation to the oldest, so each function runs once, after every
+gradient flowing into its outputs has been summed. Gradients are kept only on leaf tensors that require
+them (parameters), in ``.grad``, as backend arrays; they accumulate across calls until zeroed.
+"""
+import contextlib
+import heapq
+import weakref
+
+import numpy
+
+from minidl import backend
+from minidl.backend import xp
+
+DEFAULT_DTYPE = numpy.float32
+_grad_enabled = True
+
+
+@contextlib.contextmanager
+def no_grad():
+    """Within this block no graph is recorded: outputs never require gradients."""
+    global _grad_enabled
+    previous, _grad_enabled = _grad_enabled, False
+    try:
+        yield
+    finally:
+        _grad_enabled = previous
+
+
+def is_grad_enabled():
+    return _grad_enabled
+
+
+def _to_array(data, where="Tensor"):
+    """Backend array for ``data``: Python scalars and lists become float32 (or int64), arrays keep dtype."""
+    if isinstance(data, Tensor):
+        raise TypeError(f"{where}: got a Tensor where an array was expected; use tensor.data")
+    if backend.is_backend_array(data):
+        return data
+    backend.check_on_backend(data, where)
+    if isinstance(data, (numpy.ndarray, numpy.generic)):
+        return xp.asarray(data)
+    array = xp.asarray(data)
+    if array.dtype.kind == "f":
+        array = array.astype(DEFAULT_DTYPE)
+    elif array.dtype.kind not in "iub":
+        raise TypeError(f"{where}: expected numbers, got data of dtype {array.dtype}")
+    return array
+
+
+class Tensor:
+    """An n-dimensional backend array with an optional gradient.
+
+    Attributes:
+        data: the backend array (numpy.ndarray, or cupy.ndarray under MINIDL_BACKEND=cupy).
+        grad: the accumulated gradient, an array of data's shape and dtype, or None.
+        requires_grad: whether operations on this tensor are recorded for backward.
+        creator: the Function that made this tensor, None for a leaf.
+    """
+
+    __array_priority__ = 1000  # make ``ndarray * Tensor`` defer to Tensor.__rmul__
+
+    def __init__(self, data, requires_grad=False):
+        self.data = _to_array(data)
+        if requires_grad and self.data.dtype.kind != "f":
+            raise TypeError(f"Tensor: only floating tensors can require gradients, got {self.data.dtype}")
+        self.requires_grad = bool(requires_grad)
+        self.grad = None
+        self.creator = None
+        self.generation = 0
+
+    @classmethod
+    def _wrap(cls, array):
+        """A tensor around a backend array that is known to be valid (no checks: the hot path)."""
+        tensor = Tensor.__new__(Tensor)
+        tensor.data, tensor.requires_grad, tensor.grad = array, False, None
+        tensor.creator, tensor.generation = None, 0
+        return tensor
+
+    # ----------------------------------------------------------------- properties
+    @property
+    def shape(self):
+        return self.data.shape
+
+    @property
+    def dtype(self):
+        return self.data.dtype
+
+    @property
+    def ndim(self):
+        return self.data.ndim
+
+    @property
+    def size(self):
+        return self.data.size
+
+    def __len__(self):
+        return len(self.data)
+
+    def __repr__(self):
+        grad = ", requires_grad=True" if self.requires_grad else ""
+        return f"Tensor({backend.asnumpy(self.data)!r}{grad})"
+
+    def numpy(self):
+        """The data as a host NumPy array (copied from the GPU under CuPy)."""
+        return backend.asnumpy(self.data)
+
+    def item(self):
+        """The single element as a Python number."""
+        if self.data.size != 1:
+            raise ValueError(f"Tensor.item: expected a tensor with one element, got shape {self.shape}")
+        return self.data.item()
+
+    def detach(self):
+        """A new leaf tensor sharing this data, outside the graph."""
+        return Tensor._wrap(self.data)
+
+    # ----------------------------------------------------------------- backward
+    def backward(self, grad=None):
+        """Accumulate d(self)/d(leaf) into the ``.grad`` of every leaf that requires a gradient.
+
+        Args:
+            grad: the gradient of the final objective with respect to this tensor (same shape);
+                may be omitted for a single-element tensor, where it is 1.
+        """
+        if not self.requires_grad:
+            raise RuntimeError("Tensor.backward: this tensor does not require a gradient "
+                               "(no input required one, or it was made under no_grad)")
+        if grad is None:
+            if self.data.size != 1:
+                raise ValueError(f"Tensor.backward: a gradient must be given for a non-scalar tensor "
+                                 f"of shape {self.shape}")
+            grad = xp.ones_like(self.data)
+        else:
+            grad = grad.data if isinstance(grad, Tensor) else _to_array(grad, "Tensor.backward")
+            if grad.shape != self.shape:
+                raise ValueError(f"Tensor.backward: expected a gradient of shape {self.shape}, "
+                                 f"got {grad.shape}")
+        if self.creator is None:
+            self._accumulate(grad)
+            return
+
+        pending = {id(self): grad}
+        queue, queued = [], set()
+
+        def push(function):
+            if id(function) not in queued:
+                queued.add(id(function))
+                heapq.heappush(queue, (-function.generation, id(function), function))
+
+        push(self.creator)
+        while queue:
+            function = heapq.heappop(queue)[2]
+            grads_out = []
+            for ref in function.outputs:
+                output = ref()
+                grads_out.append(None if output is None else pending.pop(id(output), None))
+            if all(g is None for g in grads_out):
+                continue
+            grads_out = [xp.zeros_like(ref().data) if g is None and ref() is not None else g
+                         for ref, g in zip(function.outputs, grads_out)]
+            grads_in = function.backward(*grads_out)
+            if not isinstance(grads_in, tuple):
+                grads_in = (grads_in,)
+            for tensor, g in zip(function.inputs, grads_in):
+                if g is None or not tensor.requires_grad:
+                    continue
+                if tensor.creator is None:
+                    tensor._accumulate(g)
+                else:
+                    key = id(tensor)
+                    pending[key] = g if key not in pending else pending[key] + g
+                    push(tensor.creator)
+
+    def _accumulate(self, grad):
+        if self.grad is not None:
+            self.grad = self.grad + grad
+        else:  # a view (a broadcast, a slice of another gradient) becomes an array of its own
+            self.grad = grad.copy() if grad.base is not None else grad
+
+    # ----------------------------------------------------------------- operators
+    def __add__(self, other):
+        return Add()(self, other)
+
+    def __radd__(self, other):
+        return Add()(other, self)
+
+    def __sub__(self, other):
+        return Sub()(self, other)
+
+    def __rsub__(self, other):
+        return Sub()(other, self)
+
+    def __mul__(self, other):
+        return Mul()(self, other)
+
+    def __rmul__(self, other):
+        return Mul()(other, self)
+
+    def __truediv__(self, other):
+        return Div()(self, other)
+
+    def __rtruediv__(self, other):
+        return Div()(other, self)
+
+    def __neg__(self):
+        return Neg()(self)
+
+    def __pow__(self, other):
+        return Pow()(self, other)
+
+    def __rpow__(self, other):
+        return Pow()(other, self)
+
+    def __matmul__(self, other):
+        return MatMul()(self, other)
+
+    def __rmatmul__(self, other):
+        return MatMul()(other, self)
+
+    def __getitem__(self, index):
+        return GetItem(index)(self)
+
+    def reshape(self, *shape):
+        shape = shape[0] if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else shape
+        return Reshape(tuple(shape))(self)
+
+    def transpose(self, *axes):
+        axes = axes[0] if len(axes) == 1 and isinstance(axes[0], (tuple, list)) else axes
+        return Transpose(tuple(axes) if axes else None)(self)
+
+    @property
+    def T(self):
+        return Transpose(None)(self)
+
+    def sum(self, axis=None, keepdims=False):
+        return Sum(axis, keepdims)(self)
+
+    def mean(self, axis=None, keepdims=False):
+        count = self.data.size if axis is None else int(numpy.prod(
+            [self.shape[a] for a in numpy.atleast_1d(axis)]))
+        return self.sum(axis, keepdims) / count
+
+    def max(self, axis=None, keepdims=False):
+        return Max(axis, keepdims)(self)
+
+    def exp(self):
+        return Exp()(self)
+
+    def log(self):
+        return Log()(self)
+
+    def astype(self, dtype):
+        """A differentiable copy in ``dtype`` (the only way to change a tensor's precision)."""
+        return Cast(dtype)(self)
+
+
+class Function:
+    """One differentiable operation. Subclasses define ``forward(*arrays)`` and ``backward(*grads)``.
+
+    ``forward`` receives the input arrays and returns an array or a tuple of arrays; ``backward`` receives
+    one gradient per output and returns one gradient (or None) per input, each of its input's shape.
+    Anything ``backward`` needs from the forward pass is saved on ``self``.
+    """
+
+    def __call__(self, *inputs):
+        tensors = _as_inputs(inputs, type(self).__name__)
+        outputs = self.forward(*[t.data for t in tensors])
+        single = not isinstance(outputs, tuple)
+        results = [Tensor._wrap(o) for o in ((outputs,) if single else outputs)]
+        if _grad_enabled and any(t.requires_grad for t in tensors):
+            self.inputs = tensors
+            self.generation = max(t.generation for t in tensors)
+            self.outputs = [weakref.ref(r) for r in results]
+            for r in results:
+                r.requires_grad, r.creator, r.generation = True, self, self.generation + 1
+        return results[0] if single else tuple(results)
+
+    def forward(self, *arrays):
+        raise NotImplementedError
+
+    def backward(self, *grads):
+        raise NotImplementedError
+
+
+def _as_inputs(inputs, where):
+    """Tensors for a Function's inputs: Python scalars take the dtype of the floating tensor beside them."""
+    tensors = [x for x in inputs if isinstance(x, Tensor)]
+    floats = {t.dtype for t in tensors if t.dtype.kind == "f"}
+    if len(floats) > 1:
+        raise TypeError(f"{where}: cannot mix dtypes {sorted(str(d) for d in floats)}; convert one "
+                        f"explicitly with tensor.astype(...)")
+    like = floats.pop() if floats else None
+    result = []
+    for x in inputs:
+        if isinstance(x, Tensor):
+            result.append(x)
+        elif isinstance(x, (int, float, numpy.integer, numpy.floating)) and not isinstance(x, bool):
+            result.append(Tensor._wrap(xp.asarray(x, dtype=like) if like is not None else _to_array(x)))
+        else:
+            array = _to_array(x, where)
+            if like is not None and array.dtype.kind == "f" and array.dtype != like:
+                raise TypeError(f"{where}: cannot mix a {array.dtype} array with {like} tensors; "
+                                f"convert it explicitly")
+            result.append(Tensor._wrap(array))
+    return result
+
+
+def unbroadcast(grad, shape):
+    """Sum ``grad`` over the axes that broadcasting added or stretched, so it has ``shape``."""
+    if grad.shape == shape:
+        return grad
+    extra = grad.ndim - len(shape)
+    if extra > 0:
+        grad = grad.sum(axis=tuple(range(extra)))
+    stretched = tuple(i for i, n in enumerate(shape) if n == 1 and grad.shape[i] != 1)
+    if stretched:
+        grad = grad.sum(axis=stretched, keepdims=True)
+    return grad
+
+
+# --------------------------------------------------------------------- elementwise arithmetic
+class Add(Function):
+    def forward(self, a, b):
+        self.shapes = a.shape, b.shape
+        return a + b
+
+    def backward(self, g):
+        return unbroadcast(g, self.shapes[0]), unbroadcast(g, self.shapes[1])
+
+
+class Sub(Function):
+    def forward(self, a, b):
+        self.shapes = a.shape, b.shape
+        return a - b
+
+    def backward(self, g):
+        return unbroadcast(g, self.shapes[0]), unbroadcast(-g, self.shapes[1])
+
+
+class Mul(Function):
+    def forward(self, a, b):
+        self.a, self.b = a, b
+        return a * b
+
+    def backward(self, g):
+        return unbroadcast(g * self.b, self.a.shape), unbroadcast(g * self.a, self.b.shape)
+
+
+class Div(Function):
+    def forward(self, a, b):
+        self.a, self.b = a, b
+        return a / b
+
+    def backward(self, g):
+        ga = g / self.b
+        return unbroadcast(ga, self.a.shape), unbroadcast(-ga * self.a / self.b, self.b.shape)
+
+
+class Neg(Function):
+    def forward(self, a):
+        return -a
+
+    def backward(self, g):
+        return -g
+
+
+class Pow(Function):
+    def forward(self, a, b):
+        self.a, self.b = a, b
+        self.y = a ** b
+        return self.y
+
+    def backward(self, g):
+        ga = g * self.b * self.a ** (self.b - 1)
+        gb = None
+        if self.inputs[1].requires_grad:
+            gb = unbroadcast(g * self.y * xp.log(self.a), self.b.shape)
+        return unbroadcast(ga, self.a.shape), gb
+
+
+class Exp(Function):
+    def forward(self, a):
+        self.y = xp.exp(a)
+        return self.y
+
+    def backward(self, g):
+        return g * self.y
+
+
+class Log(Function):
+    def forward(self, a):
+        self.a = a
+        return xp.log(a)
+
+    def backward(self, g):
+        return g / self.a
+
+
+class Cast(Function):
+    def __init__(self, dtype):
+        self.dtype = numpy.dtype(dtype)
+
+    def forward(self, a):
+        self.source = a.dtype
+        return a.astype(self.dtype)
+
+    def backward(self, g):
+        return g.astype(self.source)
+
+
+# --------------------------------------------------------------------- linear algebra and shape
+class MatMul(Function):
+    """a @ b with NumPy's rules: 1-D operands are promoted, leading (batch) axes broadcast."""
+
+    def forward(self, a, b):
+        if a.ndim == 0 or b.ndim == 0:
+            raise ValueError(f"matmul: expected operands with at least one axis, got shapes "
+                             f"{a.shape} and {b.shape}")
+        self.a, self.b = a, b
+        return a @ b
+
+    def backward(self, g):
+        a, b = self.a, self.b
+        a2 = a[None, :] if a.ndim == 1 else a
+        b2 = b[:, None] if b.ndim == 1 else b
+        g2 = g
+        if a.ndim == 1:
+            g2 = xp.expand_dims(g2, -2)
+        if b.ndim == 1:
+            g2 = xp.expand_dims(g2, -1)
+        ga = g2 @ xp.swapaxes(b2, -1, -2)
+        gb = xp.swapaxes(a2, -1, -2) @ g2
+        ga = unbroadcast(ga, a2.shape).reshape(a.shape)
+        gb = unbroadcast(gb, b2.shape).reshape(b.shape)
+        return ga, gb
+
+
+class Reshape(Function):
+    def __init__(self, shape):
+        self.shape = shape
+
+    def forward(self, a):
+        self.source = a.shape
+        return a.reshape(self.shape)
+
+    def backward(self, g):
+        return g.reshape(self.source)
+
+
+class Transpose(Function):
+    def __init__(self, axes):
+        self.axes = axes
+
+    def forward(self, a):
+        return a.transpose(self.axes)
+
+    def backward(self, g):
+        if self.axes is None:
+            return g.transpose()
+        return g.transpose(numpy.argsort(self.axes))
+
+
+class GetItem(Function):
+    """Indexing by ints, slices and integer arrays; repeated indices accumulate their gradients."""
+
+    def __init__(self, index):
+        self.index = index.data if isinstance(index, Tensor) else index
+
+    def forward(self, a):
+        self.source = a
+        return a[self.index]
+
+    def backward(self, g):
+        grad = xp.zeros_like(self.source)
+        backend.scatter_add(grad, self.index, g)
+        return grad
+
+
+class Sum(Function):
+    def __init__(self, axis, keepdims):
+        self.axis, self.keepdims = axis, keepdims
+
+    def forward(self, a):
+        self.source = a.shape
+        return a.sum(axis=self.axis, keepdims=self.keepdims)
+
+    def backward(self, g):
+        if self.axis is not None and not self.keepdims:
+            g = xp.expand_dims(g, _positive_axes(self.axis, len(self.source)))
+        return xp.broadcast_to(g, self.source)
+
+
+class Max(Function):
+    """Maximum over axes; ties share the gradient equally (as torch.amax)."""
+
+    def __init__(self, axis, keepdims):
+        self.axis, self.keepdims = axis, keepdims
+
+    def forward(self, a):
+        self.a = a
+        self.y = a.max(axis=self.axis, keepdims=True)
+        if self.keepdims:
+            return self.y
+        reduced = range(a.ndim) if self.axis is None else _positive_axes(self.axis, a.ndim)
+        return self.y.reshape([n for i, n in enumerate(a.shape) if i not in reduced])
+
+    def backward(self, g):
+        g = g.reshape(self.y.shape)
+        mask = self.a == self.y
+        return mask * (g / mask.sum(axis=self.axis, keepdims=True))
+
+
+def _positive_axes(axis, ndim):
+    return tuple(sorted(a % ndim for a in numpy.atleast_1d(axis)))

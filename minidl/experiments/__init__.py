@@ -1,0 +1,1 @@
+"""Experiments: one module per experiment, each a ``run(args)`` behind the ``minidl`` command."""

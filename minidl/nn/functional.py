@@ -1,0 +1,301 @@
+"""Differentiable neural-network operations on Tensors (shapes follow PyTorch: NCHW images).
+
+Each operation is a :class:`~minidl.autograd.Function` with a hand-written backward pass, so that one
+layer costs one node in the graph. Shape checks with a layer's name live in the layers (``minidl.nn``);
+these functions check what they alone can know (targets, probabilities).
+"""
+from minidl import backend, random
+from minidl.autograd import Function, Tensor
+from minidl.backend import xp
+from minidl.nn import im2col
+
+
+# --------------------------------------------------------------------- activations
+class _ReLU(Function):
+    def forward(self, x):
+        self.mask = x > 0
+        return x * self.mask
+
+    def backward(self, g):
+        return g * self.mask
+
+
+def relu(x):
+    """max(x, 0) elementwise; the gradient at 0 is 0 (as PyTorch)."""
+    return _ReLU()(x)
+
+
+class _Softmax(Function):
+    def __init__(self, axis):
+        self.axis = axis
+
+    def forward(self, x):
+        shifted = xp.exp(x - x.max(axis=self.axis, keepdims=True))
+        self.y = shifted / shifted.sum(axis=self.axis, keepdims=True)
+        return self.y
+
+    def backward(self, g):
+        y = self.y
+        return y * (g - (g * y).sum(axis=self.axis, keepdims=True))
+
+
+def softmax(x, axis=-1):
+    """exp(x_i) / sum_j exp(x_j) along ``axis``, computed after subtracting the maximum."""
+    return _Softmax(axis)(x)
+
+
+class _LogSoftmax(Function):
+    def __init__(self, axis):
+        self.axis = axis
+
+    def forward(self, x):
+        shifted = x - x.max(axis=self.axis, keepdims=True)
+        self.y = shifted - xp.log(xp.exp(shifted).sum(axis=self.axis, keepdims=True))
+        return self.y
+
+    def backward(self, g):
+        return g - xp.exp(self.y) * g.sum(axis=self.axis, keepdims=True)
+
+
+def log_softmax(x, axis=-1):
+    """x_i - log sum_j exp(x_j) along ``axis`` (log-sum-exp shifted by the maximum: no overflow)."""
+    return _LogSoftmax(axis)(x)
+
+
+# --------------------------------------------------------------------- linear maps
+class _Linear(Function):
+    def forward(self, x, weight, bias=None):
+        self.x, self.weight = x, weight
+        y = x @ weight.T
+        return y if bias is None else y + bias
+
+    def backward(self, g):
+        x2 = self.x.reshape(-1, self.x.shape[-1])
+        g2 = g.reshape(-1, g.shape[-1])
+        grads = (g @ self.weight, g2.T @ x2)
+        return grads + (g2.sum(axis=0),) if len(self.inputs) == 3 else grads
+
+
+def linear(x, weight, bias=None):
+    """y = x W^T + b.  x: (..., in), weight: (out, in), bias: (out,) -> y: (..., out)."""
+    return _Linear()(x, weight) if bias is None else _Linear()(x, weight, bias)
+
+
+class _Conv2d(Function):
+    """Convolution as one GEMM: W (O, C*KH*KW) @ columns (C*KH*KW, N*OH*OW)."""
+
+    def __init__(self, stride, padding):
+        self.stride, self.padding = stride, padding
+
+    def forward(self, x, weight, bias=None):
+        o, c, kh, kw = weight.shape
+        n = x.shape[0]
+        padded = im2col.pad(x, self.padding)
+        win = im2col.windows(padded, (kh, kw), self.stride)  # (N, C, OH, OW, KH, KW) view
+        oh, ow = win.shape[2], win.shape[3]
+        self.columns = win.transpose(1, 4, 5, 0, 2, 3).reshape(c * kh * kw, n * oh * ow)
+        self.weight, self.padded_shape = weight, padded.shape
+        y = (weight.reshape(o, -1) @ self.columns).reshape(o, n, oh, ow)
+        if bias is not None:
+            y += bias[:, None, None, None]
+        return y.transpose(1, 0, 2, 3)
+
+    def backward(self, g):
+        o, c, kh, kw = self.weight.shape
+        n, _, oh, ow = g.shape
+        g_rows = g.transpose(1, 0, 2, 3).reshape(o, n * oh * ow)
+        grad_w = (g_rows @ self.columns.T).reshape(self.weight.shape)
+        grad_columns = (self.weight.reshape(o, -1).T @ g_rows).reshape(c, kh, kw, n, oh, ow)
+        grad_padded = xp.zeros(self.padded_shape, dtype=g.dtype)
+        im2col.add_windows(grad_padded, grad_columns.transpose(1, 2, 3, 0, 4, 5), self.stride)
+        grads = (im2col.unpad(grad_padded, self.padding), grad_w)
+        return grads + (g_rows.sum(axis=1),) if len(self.inputs) == 3 else grads
+
+
+def conv2d(x, weight, bias=None, stride=1, padding=0):
+    """2-D cross-correlation, as torch.nn.functional.conv2d.
+
+    x: (N, C, H, W), weight: (O, C, KH, KW), bias: (O,) -> (N, O, OH, OW) with
+    OH = floor((H + 2 padding - KH) / stride) + 1 (and likewise OW).
+    """
+    stride = im2col.pair(stride, "stride", "conv2d")
+    padding = im2col.pair(padding, "padding", "conv2d")
+    function = _Conv2d(stride, padding)
+    return function(x, weight) if bias is None else function(x, weight, bias)
+
+
+# --------------------------------------------------------------------- pooling
+class _MaxPool2d(Function):
+    def __init__(self, kernel, stride):
+        self.kernel, self.stride = kernel, stride
+
+    def forward(self, x):
+        win = im2col.windows(x, self.kernel, self.stride)
+        flat = win.reshape(win.shape[:4] + (-1,))
+        self.index = flat.argmax(axis=-1)  # first maximum of each window, as PyTorch
+        self.x_shape = x.shape
+        return xp.take_along_axis(flat, self.index[..., None], axis=-1)[..., 0]
+
+    def backward(self, g):
+        kh, kw = self.kernel
+        picked = self.index[None] == xp.arange(kh * kw).reshape(-1, 1, 1, 1, 1)
+        window_grads = (picked * g).reshape((kh, kw) + g.shape)
+        return im2col.add_windows(xp.zeros(self.x_shape, dtype=g.dtype), window_grads, self.stride)
+
+
+def max_pool2d_with_indices(x, kernel_size, stride=None):
+    """Max pooling that also returns, per window, the flat position (kh * KW + kw) it selected.
+
+    x: (N, C, H, W) -> (y: (N, C, OH, OW), index: backend int array (N, C, OH, OW)).
+    """
+    kernel = im2col.pair(kernel_size, "kernel_size", "max_pool2d")
+    stride = kernel if stride is None else im2col.pair(stride, "stride", "max_pool2d")
+    function = _MaxPool2d(kernel, stride)
+    y = function(x)
+    return y, function.index
+
+
+def max_pool2d(x, kernel_size, stride=None):
+    """Maximum over each KH x KW window (stride defaults to the kernel size). (N,C,H,W) -> (N,C,OH,OW)."""
+    return max_pool2d_with_indices(x, kernel_size, stride)[0]
+
+
+class _AvgPool2d(Function):
+    def __init__(self, kernel, stride):
+        self.kernel, self.stride = kernel, stride
+
+    def forward(self, x):
+        self.x_shape = x.shape
+        return im2col.windows(x, self.kernel, self.stride).mean(axis=(4, 5))
+
+    def backward(self, g):
+        kh, kw = self.kernel
+        share = g / (kh * kw)
+        window_grads = xp.broadcast_to(share, (kh, kw) + g.shape)
+        return im2col.add_windows(xp.zeros(self.x_shape, dtype=g.dtype), window_grads, self.stride)
+
+
+def avg_pool2d(x, kernel_size, stride=None):
+    """Mean over each KH x KW window (stride defaults to the kernel size). (N,C,H,W) -> (N,C,OH,OW)."""
+    kernel = im2col.pair(kernel_size, "kernel_size", "avg_pool2d")
+    stride = kernel if stride is None else im2col.pair(stride, "stride", "avg_pool2d")
+    return _AvgPool2d(kernel, stride)(x)
+
+
+# --------------------------------------------------------------------- regularization
+def check_probability(p, where):
+    if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0 <= p < 1:
+        raise ValueError(f"{where}: expected a drop probability p in [0, 1), got {p!r}")
+
+
+def dropout(x, p=0.5, training=True):
+    """Inverted dropout: zero each element with probability p and scale the rest by 1 / (1 - p).
+
+    The mask comes from the seeded backend generator (minidl.manual_seed). In evaluation
+    (training=False) or with p = 0 the input is returned unchanged. papers/000 eq. 9-11.
+    """
+    check_probability(p, "dropout")
+    if not training or p == 0:
+        return x
+    keep = random.generator().random(x.shape, dtype=x.dtype) >= p
+    return x * (keep * x.dtype.type(1.0 / (1.0 - p)))
+
+
+class _GradientPerturbation(Function):
+    def __init__(self, scale):
+        self.scale = scale
+
+    def forward(self, x):
+        return x
+
+    def backward(self, g):
+        sigma = self.scale * g.std()
+        return g + sigma * random.generator().standard_normal(g.shape, dtype=g.dtype)
+
+
+def gradient_perturbation(x, scale=3.0, training=True):
+    """Identity forward; backward adds N(0, (scale * std(grad))^2) noise to the gradient (papers/000 eq. 21).
+
+    std(grad) is the standard deviation over all elements of the incoming gradient; the noise comes
+    from the seeded backend generator. In evaluation (training=False) it is the identity both ways.
+    """
+    if not training:
+        return x
+    return _GradientPerturbation(scale)(x)
+
+
+# --------------------------------------------------------------------- losses
+def _check_reduction(reduction, where):
+    if reduction not in ("mean", "sum"):
+        raise ValueError(f"{where}: reduction must be 'mean' or 'sum', got {reduction!r}")
+
+
+class _CrossEntropy(Function):
+    def __init__(self, targets):
+        self.targets = targets
+
+    def forward(self, logits):
+        shifted = logits - logits.max(axis=1, keepdims=True)
+        log_probs = shifted - xp.log(xp.exp(shifted).sum(axis=1, keepdims=True))
+        self.log_probs = log_probs
+        rows = xp.arange(len(self.targets))
+        return -log_probs[rows, self.targets].mean()
+
+    def backward(self, g):
+        n = len(self.targets)
+        grad = xp.exp(self.log_probs)
+        grad[xp.arange(n), self.targets] -= 1
+        return grad * (g / n)
+
+
+def cross_entropy(logits, targets):
+    """Mean over the batch of -log softmax(logits)[target].
+
+    logits: (N, C) Tensor; targets: (N,) integer array or Tensor with values in [0, C) -> scalar Tensor.
+    """
+    targets = targets.data if isinstance(targets, Tensor) else targets
+    if logits.ndim != 2:
+        raise ValueError(f"cross_entropy: expected logits of shape (N, C), got {logits.shape}")
+    if not hasattr(targets, "dtype") or targets.dtype.kind not in "iu":
+        kind = getattr(targets, "dtype", type(targets).__name__)
+        raise TypeError(f"cross_entropy: expected integer class targets, got {kind}")
+    if targets.shape != (logits.shape[0],):
+        raise ValueError(f"cross_entropy: expected targets of shape ({logits.shape[0]},), "
+                         f"got {targets.shape}")
+    backend.check_on_backend(targets, "cross_entropy")
+    classes = logits.shape[1]
+    if targets.size and (int(targets.min()) < 0 or int(targets.max()) >= classes):
+        raise ValueError(f"cross_entropy: targets must lie in [0, {classes}), got values in "
+                         f"[{int(targets.min())}, {int(targets.max())}]")
+    return _CrossEntropy(targets)(logits)
+
+
+def _as_target(target, prediction, where):
+    target = target if isinstance(target, Tensor) else Tensor(target)
+    if target.shape != prediction.shape:
+        raise ValueError(f"{where}: expected a target of shape {prediction.shape}, got {target.shape}")
+    return target
+
+
+def mse_loss(prediction, target, reduction="mean"):
+    """Squared error (prediction - target)^2 summed or averaged over every element -> scalar Tensor."""
+    _check_reduction(reduction, "mse_loss")
+    residual = prediction - _as_target(target, prediction, "mse_loss")
+    squared = residual * residual
+    return squared.mean() if reduction == "mean" else squared.sum()
+
+
+def exponential_loss(prediction, target):
+    """Mean of exp(-y * yhat) for labels y in {-1, +1} (papers/001 section 3.6) -> scalar Tensor."""
+    target = _as_target(target, prediction, "exponential_loss")
+    return (-(target * prediction)).exp().mean()
+
+
+def flatten(x, start_axis=1):
+    """Reshape (N, d1, d2, ...) to (N, d1 * d2 * ...), keeping the axes before ``start_axis``."""
+    return x.reshape(x.shape[:start_axis] + (-1,))
+
+
+__all__ = ["relu", "softmax", "log_softmax", "linear", "conv2d", "max_pool2d",
+           "max_pool2d_with_indices", "avg_pool2d", "dropout", "gradient_perturbation",
+           "cross_entropy", "mse_loss", "exponential_loss", "flatten"]

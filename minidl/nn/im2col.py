@@ -1,0 +1,54 @@
+"""Sliding windows over NCHW images, and their adjoint: the two halves of a convolution as one GEMM.
+
+``windows`` is a zero-copy strided view of every kernel-sized window; a convolution copies it once into a
+(C*KH*KW, N*OH*OW) matrix and does one matrix product. ``add_windows`` is the adjoint (col2im): it sums
+window-shaped gradients back onto the image with KH*KW strided slice-adds, never ``add.at``.
+"""
+from minidl import backend
+from minidl.backend import xp
+
+
+def pair(value, name, where):
+    """(a, b) from an int or a pair of ints, with a clear error for anything else."""
+    pair_ = (value, value) if isinstance(value, int) else tuple(value)
+    if len(pair_) != 2 or not all(isinstance(v, int) for v in pair_):
+        raise ValueError(f"{where}: {name} must be an int or a pair of ints, got {value!r}")
+    return pair_
+
+
+def output_size(size, kernel, stride, padding):
+    """Number of window positions along one axis: floor((size + 2 padding - kernel) / stride) + 1."""
+    return (size + 2 * padding - kernel) // stride + 1
+
+
+def pad(x, padding):
+    """Zero-pad the two spatial axes of an (N, C, H, W) array by (ph, pw) on each side."""
+    ph, pw = padding
+    if ph == 0 and pw == 0:
+        return x
+    return xp.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
+
+
+def windows(x, kernel, stride):
+    """Zero-copy view (N, C, OH, OW, KH, KW) of every window of an (N, C, H, W) array."""
+    n, c, h, w = x.shape
+    (kh, kw), (sh, sw) = kernel, stride
+    oh, ow = (h - kh) // sh + 1, (w - kw) // sw + 1
+    s0, s1, s2, s3 = x.strides
+    return backend.as_strided(x, (n, c, oh, ow, kh, kw), (s0, s1, s2 * sh, s3 * sw, s2, s3))
+
+
+def add_windows(target, window_grads, stride):
+    """Add window-shaped gradients (KH, KW, N, C, OH, OW) onto ``target`` (N, C, H, W), in place."""
+    kh, kw, _, _, oh, ow = window_grads.shape
+    sh, sw = stride
+    for i in range(kh):
+        for j in range(kw):
+            target[:, :, i:i + sh * (oh - 1) + 1:sh, j:j + sw * (ow - 1) + 1:sw] += window_grads[i, j]
+    return target
+
+
+def unpad(x, padding):
+    """Remove (ph, pw) of padding from each side of the spatial axes of (N, C, H, W)."""
+    ph, pw = padding
+    return x[:, :, ph:x.shape[2] - ph, pw:x.shape[3] - pw]
