@@ -56,7 +56,7 @@ def read_idx(path):
         raise ValueError(f"read_idx: {path} is truncated inside its header; expected {IDX_FORMAT}")
     shape = tuple(int.from_bytes(data[4 + 4 * i:8 + 4 * i], "big") for i in range(ndim))
     expected_size = header_size + int(np.prod(shape))
-    if len(data) < expected_size:
+    if len(data) != expected_size:
         raise ValueError(
             f"read_idx: {path} holds {len(data)} bytes, expected {expected_size} for dims {shape}; "
             f"the file is truncated or has trailing bytes ({IDX_FORMAT})"

@@ -32,12 +32,11 @@ def split(X, y, validation=0.1, test=0.0, seed=0, stratify=True):
         )
     rng = np.random.default_rng(seed)
     groups = y if stratify else np.zeros(len(y), dtype=np.int64)
-    shuffled = rng.permutation(len(y))
-    shuffled = shuffled[np.argsort(groups[shuffled], kind="stable")]  # classes in blocks, shuffled inside
+    order = rng.permutation(len(y))
+    order = order[np.argsort(groups[order], kind="stable")]  # one block per class, shuffled inside
+    block_starts = np.flatnonzero(groups[order][1:] != groups[order][:-1]) + 1
     part = np.zeros(len(y), dtype=np.int64)  # 0 train, 1 validation, 2 test
-    sorted_groups = groups[shuffled]
-    starts = np.flatnonzero(sorted_groups[1:] != sorted_groups[:-1]) + 1
-    for block in np.split(shuffled, starts):
+    for block in np.split(order, block_starts):
         n_validation = round(validation * len(block))
         n_test = round(test * len(block))
         part[block[:n_validation]] = 1

@@ -104,7 +104,7 @@ class _Conv2d(Function):
         o, c, kh, kw = self.weight.shape
         n, _, oh, ow = g.shape
         g_rows = g.transpose(1, 0, 2, 3).reshape(o, n * oh * ow)
-        grad_w = (g_rows @ self.columns.T).reshape(self.weight.shape)
+        grad_w = (self.columns @ g_rows.T).T.reshape(self.weight.shape)  # BLAS-friendly order
         grad_columns = (self.weight.reshape(o, -1).T @ g_rows).reshape(c, kh, kw, n, oh, ow)
         grad_padded = xp.zeros(self.padded_shape, dtype=g.dtype)
         im2col.add_windows(grad_padded, grad_columns.transpose(1, 2, 3, 0, 4, 5), self.stride)

@@ -9,7 +9,9 @@ from data_tools import CIFAR10_CLASSES, load_cifar10, read_cifar_batch
 
 def write_batch(path, data, labels):
     """A batch as the official files hold it: a pickled dict with bytes keys."""
-    batch = {b"batch_label": b"test", b"labels": list(labels), b"data": data, b"filenames": [b"x.png"] * len(data)}
+    batch = {
+        b"batch_label": b"test", b"labels": list(labels), b"data": data, b"filenames": [b"x.png"] * len(data),
+    }
     path.write_bytes(pickle.dumps(batch, protocol=2))
 
 

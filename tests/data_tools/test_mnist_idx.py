@@ -83,7 +83,10 @@ def test_missing_file_is_named(tmp_path):
         read_idx(tmp_path / "nowhere")
 
 
-@pytest.mark.parametrize("change", [lambda data: data[:-1], lambda data: data + b"\x00", lambda data: data[:6]])
+@pytest.mark.parametrize(
+    "change", [lambda data: data[:-1], lambda data: data + b"\x00", lambda data: data[:6]],
+    ids=["last byte cut", "trailing byte", "header cut"],
+)
 def test_truncated_or_padded_file_is_refused(tmp_path, change):
     path = tmp_path / "images"
     path.write_bytes(change(idx_bytes(np.zeros((3, 2, 2)), IMAGES)))
@@ -91,7 +94,10 @@ def test_truncated_or_padded_file_is_refused(tmp_path, change):
         read_idx(path)
 
 
-@pytest.mark.parametrize("change", [lambda data: data[:-10], lambda data: data[:20] + b"\xff" * 8 + data[28:]])
+@pytest.mark.parametrize(
+    "change", [lambda data: data[:-10], lambda data: data[:20] + b"\xff" * 8 + data[28:]],
+    ids=["truncated", "corrupt"],
+)
 def test_truncated_or_corrupt_gzip_is_refused(tmp_path, change):
     path = tmp_path / "images.gz"
     data = gzip.compress(idx_bytes(np.arange(300).reshape(3, 10, 10) % 256, IMAGES))

@@ -54,7 +54,8 @@ def test_crop_windows_are_windows_of_the_padded_image_and_reach_every_offset():
     out = random_crop(X, 3, padding=1, rng=np.random.default_rng(1))
     offsets = set()
     for image, crop in zip(padded, out):
-        matches = [(t, l) for t in range(3) for l in range(3) if np.array_equal(image[:, t:t + 3, l:l + 3], crop)]
+        windows = {(t, l): image[:, t:t + 3, l:l + 3] for t in range(3) for l in range(3)}
+        matches = [offset for offset, window in windows.items() if np.array_equal(window, crop)]
         assert len(matches) == 1
         offsets.add(matches[0])
     assert offsets == {(t, l) for t in range(3) for l in range(3)}
@@ -62,8 +63,10 @@ def test_crop_windows_are_windows_of_the_padded_image_and_reach_every_offset():
 
 def test_crop_and_flip_are_reproducible_and_leave_the_input():
     before = IMAGES.copy()
-    for augment in (lambda rng: random_crop(IMAGES, 4, 1, rng), lambda rng: random_horizontal_flip(IMAGES, 0.5, rng)):
-        np.testing.assert_array_equal(augment(np.random.default_rng(9)), augment(9))
+    crops = [random_crop(IMAGES, 4, 1, rng) for rng in (np.random.default_rng(9), 9)]
+    flips = [random_horizontal_flip(IMAGES, 0.5, rng) for rng in (np.random.default_rng(9), 9)]
+    np.testing.assert_array_equal(*crops)
+    np.testing.assert_array_equal(*flips)
     np.testing.assert_array_equal(IMAGES, before)
 
 
@@ -86,13 +89,13 @@ def test_flip_mirrors_about_a_fraction_p_of_the_images():
 
 
 def test_augmentations_refuse_an_unseeded_rng_and_bad_shapes():
-    with pytest.raises(TypeError, match="random_crop: expected rng a numpy.random.Generator or an int seed, got None"):
+    with pytest.raises(TypeError, match="random_crop: expected rng a numpy.random.Generator or an int seed"):
         random_crop(IMAGES, 4, 1, None)
     with pytest.raises(TypeError, match="random_horizontal_flip: .*got None"):
         random_horizontal_flip(IMAGES, 0.5, None)
     with pytest.raises(ValueError, match=r"random_crop: .*got size 8, padding 1"):
         random_crop(IMAGES, 8, 1, 0)
-    with pytest.raises(ValueError, match=r"channel_stats: expected images \(N, C, H, W\), got shape \(5, 7\)"):
+    with pytest.raises(ValueError, match=r"channel_stats: .*\(N, C, H, W\), got shape \(5, 7\)"):
         channel_stats(IMAGES[0, 0])
     with pytest.raises(ValueError, match="p in \\[0, 1\\], got 1.5"):
         random_horizontal_flip(IMAGES, 1.5, 0)

@@ -16,14 +16,16 @@ def color(label, i):
 
 
 def write_tiny_imagenet(root, per_class=4):
-    """A small tree in the official layout, with real JPEGs and one grayscale image."""
+    """A small tree in the official layout, with real JPEGs and one two-toned grayscale image."""
     (root / "wnids.txt").write_text("\n".join(WNIDS) + "\n")
     for label, wnid in enumerate(WNIDS):
         folder = root / "train" / wnid / "images"
         folder.mkdir(parents=True)
         for i in range(per_class):
             Image.new("RGB", (64, 64), color(label, i)).save(folder / f"{wnid}_{i}.JPEG")
-    Image.new("L", (64, 64), 128).save(root / "train" / WNIDS[1] / "images" / f"{WNIDS[1]}_gray.JPEG")
+    gray = np.full((64, 64), 30, dtype=np.uint8)
+    gray[32:] = 220  # dark top, bright bottom: an image whose rows and columns differ
+    Image.fromarray(gray, "L").save(root / "train" / WNIDS[1] / "images" / f"{WNIDS[1]}_gray.JPEG")
     (root / "val" / "images").mkdir(parents=True)
     lines = []
     for j in range(VAL_PER_CLASS * len(WNIDS)):  # classes interleaved, as in the real file
@@ -48,7 +50,8 @@ def test_load_reads_images_labels_and_official_validation_as_test(tmp_path):
     assert X.min() >= 0 and X.max() <= 1
     gray = np.all(X[:, 0] == X[:, 1], axis=(1, 2)) & np.all(X[:, 1] == X[:, 2], axis=(1, 2))
     assert gray.sum() == 1 and y[gray] == 1  # the grayscale image became RGB with equal channels
-    np.testing.assert_allclose(X[gray, 0].mean() * 255, 128, atol=1)
+    np.testing.assert_allclose(X[gray, 0, :28].mean() * 255, 30, atol=2)
+    np.testing.assert_allclose(X[gray, 0, 36:].mean() * 255, 220, atol=2)
     red = X[~gray, 0].mean(axis=(1, 2)) * 255
     np.testing.assert_array_equal(np.rint((red - 40) / 80), y[~gray])
 
