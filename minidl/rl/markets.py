@@ -31,7 +31,7 @@ import numpy as np
 try:
     import gymnasium
     from gymnasium import spaces
-except ImportError as error:  # pragma: no cover - exercised only without the extra
+except ImportError as error:
     raise ImportError(
         "minidl.rl needs gymnasium for its market environments; install the rl extra: "
         "pip install 'minidl[rl]'") from error
@@ -155,6 +155,7 @@ class SinePrices:
 class _MarketEpisodes(gymnasium.Env):
     """What both markets share: parameters, the episode's price path, action checks."""
     metadata = {"render_modes": []}
+    _reset_options = ["prices"]
 
     def __init__(self, prices, episode_length, cost, hold_penalty):
         name = type(self).__name__
@@ -170,7 +171,10 @@ class _MarketEpisodes(gymnasium.Env):
         self._t = 0
 
     def reset(self, *, seed=None, options=None):
-        """Start an episode: (observation, info). ``options={"prices": path}`` replays a given path."""
+        """Start an episode: (observation, info).
+
+        ``options={"prices": path}`` replays the given path (T + 1,) as an episode of T steps.
+        """
         super().reset(seed=seed)
         options = {} if options is None else dict(options)
         path = options.pop("prices", None)
@@ -219,7 +223,6 @@ class MarketEnv(_MarketEpisodes):
     mean of the paper's training prices estimates). The reward is computed from the float32 price the
     agent observes. Episodes last ``episode_length`` steps and end truncated.
     """
-    _reset_options = ["prices"]
 
     def __init__(self, prices, episode_length=DEFAULT_EPISODE_LENGTH, cost=1.0, hold_penalty=0.1,
                  reference_price=None):

@@ -1,0 +1,26 @@
+"""Reinforcement learning on the OneNow markets (papers/000 sections 3.2, 4.3.2, 5.4; reference/onenow.md).
+
+- :mod:`minidl.rl.markets`: the price processes and Gymnasium market environments;
+- :mod:`minidl.rl.discretize`: price bins and observation -> state index for Q-tables;
+- :mod:`minidl.rl.mdp`: the exactly known discretized MDP of a market with i.i.d. prices;
+- :mod:`minidl.rl.tabular`: Q-learning, value iteration, policy evaluation;
+- :mod:`minidl.rl.evaluation`: policies on held-out price paths, baselines, plots.
+
+Pure NumPy on the host; needs the rl extra (``pip install 'minidl[rl]'``) for gymnasium.
+"""
+from minidl.rl.discretize import Discretizer, PriceGrid
+from minidl.rl.evaluation import (Rollout, Score, baselines, evaluate, greedy_policy, held_out_paths,
+                                  hold_policy, plot_rollout, random_policy, rollout)
+from minidl.rl.markets import (Action, InventoryMarketEnv, MarketEnv, NormalPrices, SinePrices,
+                               make_market)
+from minidl.rl.mdp import MarketMDP, bin_statistics, market_mdp
+from minidl.rl.tabular import (QLearningResult, bellman_residual, greedy, policy_evaluation, q_learning,
+                               q_update, value_iteration)
+
+__all__ = [
+    "Action", "Discretizer", "InventoryMarketEnv", "MarketEnv", "MarketMDP", "NormalPrices", "PriceGrid",
+    "QLearningResult", "Rollout", "Score", "SinePrices", "baselines", "bellman_residual", "bin_statistics",
+    "evaluate", "greedy", "greedy_policy", "held_out_paths", "hold_policy", "make_market", "market_mdp",
+    "plot_rollout", "policy_evaluation", "q_learning", "q_update", "random_policy", "rollout",
+    "value_iteration",
+]
