@@ -182,8 +182,8 @@ class Tensor:
     def _accumulate(self, grad):
         if self.grad is not None:
             self.grad = self.grad + grad
-        else:  # a view (a broadcast, a slice of another gradient) becomes an array of its own
-            self.grad = grad.copy() if grad.base is not None else grad
+        else:  # an array of its own: grad may be a view, or shared with another leaf or the caller
+            self.grad = grad.copy()
 
     # ----------------------------------------------------------------- operators
     def __add__(self, other):
@@ -432,10 +432,10 @@ class MatMul(Function):
         a2 = a[None, :] if a.ndim == 1 else a
         b2 = b[:, None] if b.ndim == 1 else b
         g2 = g
+        if b.ndim == 1:  # restore the axes in reverse order: 1-D @ 1-D gives a 0-d g
+            g2 = xp.expand_dims(g2, -1)
         if a.ndim == 1:
             g2 = xp.expand_dims(g2, -2)
-        if b.ndim == 1:
-            g2 = xp.expand_dims(g2, -1)
         ga = g2 @ xp.swapaxes(b2, -1, -2)
         gb = xp.swapaxes(a2, -1, -2) @ g2
         ga = unbroadcast(ga, a2.shape).reshape(a.shape)
@@ -465,7 +465,7 @@ class Transpose(Function):
     def backward(self, g):
         if self.axes is None:
             return g.transpose()
-        return g.transpose(numpy.argsort(self.axes))
+        return g.transpose(numpy.argsort([a % g.ndim for a in self.axes]))
 
 
 class GetItem(Function):
@@ -515,7 +515,7 @@ class Max(Function):
     def backward(self, g):
         g = g.reshape(self.y.shape)
         mask = self.a == self.y
-        return mask * (g / mask.sum(axis=self.axis, keepdims=True))
+        return mask * (g / mask.sum(axis=self.axis, keepdims=True, dtype=g.dtype))
 
 
 def _positive_axes(axis, ndim):

@@ -24,7 +24,8 @@ def _select(requested):
     requested = requested.strip().lower()
     if requested not in CHOICES:
         raise ValueError(
-            f"{VARIABLE}={requested!r} is not a backend; expected one of {', '.join(CHOICES)}")
+            f"{VARIABLE}={requested!r} is not a backend; expected one of {', '.join(CHOICES)} "
+            f"(cupy needs the GPU extra: {GPU_EXTRA})")
     if requested == "numpy":
         return "numpy", numpy
     try:
@@ -89,13 +90,17 @@ def scatter_add(target, index, values):
     """``target[index] += values`` in place, where repeated integer indices all add up."""
     if _is_basic_index(index):
         target[index] += values
-    elif on_gpu:
-        import cupyx
-        cupyx.scatter_add(target, index, values)
     else:
-        numpy.add.at(target, index, values)
+        xp.add.at(target, index, values)
 
 
 def as_strided(a, shape, strides):
     """A zero-copy view of ``a`` with the given shape and byte strides (numpy's or cupy's as_strided)."""
     return xp.lib.stride_tricks.as_strided(a, shape=shape, strides=strides)
+
+
+def synchronize():
+    """Wait until the GPU has finished all queued work (a no-op on the CPU): call it before reading a
+    clock, since CuPy returns from a call before its kernels have run."""
+    if on_gpu:
+        xp.cuda.Device().synchronize()

@@ -10,8 +10,9 @@ from minidl.backend import xp
 
 def pair(value, name, where):
     """(a, b) from an int or a pair of ints, with a clear error for anything else."""
-    pair_ = (value, value) if isinstance(value, int) else tuple(value)
-    if len(pair_) != 2 or not all(isinstance(v, int) for v in pair_):
+    is_int = lambda v: isinstance(v, int) and not isinstance(v, bool)
+    pair_ = (value, value) if is_int(value) else tuple(value) if isinstance(value, (tuple, list)) else ()
+    if len(pair_) != 2 or not all(is_int(v) for v in pair_):
         raise ValueError(f"{where}: {name} must be an int or a pair of ints, got {value!r}")
     return pair_
 

@@ -81,11 +81,6 @@ class Module:
     def parameters(self):
         return (parameter for _, parameter in self.named_parameters())
 
-    def _named_buffers(self):
-        for path, module in self.named_modules():
-            for name in module._buffers:
-                yield (f"{path}.{name}" if path else name), module, name
-
     # ----------------------------------------------------------------- mode and gradients
     def train(self, mode=True):
         """Training mode (dropout active, batch statistics); returns self."""
@@ -104,10 +99,17 @@ class Module:
 
     # ----------------------------------------------------------------- state
     def state_dict(self):
-        """OrderedDict key -> backend array of every parameter and buffer (the arrays themselves)."""
-        state = OrderedDict((key, parameter.data) for key, parameter in self.named_parameters())
-        for key, module, name in self._named_buffers():
-            state[key] = getattr(module, name)
+        """OrderedDict key -> backend array of every parameter and buffer (the arrays themselves).
+
+        Keys come in PyTorch's order: module by module, each module's parameters, then its buffers.
+        """
+        state = OrderedDict()
+        for path, module in self.named_modules():
+            prefix = f"{path}." if path else ""
+            for name, parameter in module._parameters.items():
+                state[prefix + name] = parameter.data
+            for name in module._buffers:
+                state[prefix + name] = getattr(module, name)
         return state
 
     def load_state_dict(self, state):
