@@ -7,7 +7,7 @@ import math
 import time
 
 import numpy
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from minidl import backend, random
 from minidl.autograd import Tensor, no_grad
