@@ -16,7 +16,7 @@ $(VENV)/.installed: setup.cfg pyproject.toml
 	touch $@
 
 demo: setup
-	$(VENV)/bin/minidl digits --out $(OUT)
+	$(VENV)/bin/minidl onenow --out $(OUT)
 
 test: setup
 	$(PYTHON) -m pytest
