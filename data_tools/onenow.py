@@ -14,13 +14,12 @@ The paper's data files were never published (reference/onenow.md), so this modul
 
 :func:`build_tables` runs steps 1-2 for the standard markets. Needs the rl extra (gymnasium).
 """
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from minidl.files import write_atomically
 from minidl.rl.discretize import Discretizer
 from minidl.rl.markets import Action, make_market
 from minidl.rl.mdp import market_mdp
@@ -133,15 +132,9 @@ def save_table(table, path):
     leaves the previous file, never half a file. Returns the path.
     """
     path = Path(path)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "w") as file:
-            np.savetxt(file, table.values, fmt="%.17g", delimiter=",", header=",".join(table.columns),
-                       comments="")
-        os.replace(temporary, path)
-    except BaseException:
-        os.unlink(temporary)
-        raise
+    header = ",".join(table.columns)
+    write_atomically(path, lambda stream: np.savetxt(stream, table.values, fmt="%.17g", delimiter=",",
+                                                     header=header, comments=""))
     return path
 
 

@@ -1,14 +1,15 @@
 """A results folder: PNG figures, CSV records and JSON summaries, each file written atomically.
 
-Every file is written to a temporary name in the same folder and renamed into place, so an interrupted
-run never leaves a half-written file; nothing is written outside the folder the user names.
+Every file is written atomically (minidl.files), so an interrupted run never leaves a half-written file;
+nothing is written outside the folder the user names.
 """
 import csv
 import io
 import json
 import math
 import os
-import tempfile
+
+from minidl.files import write_atomically
 
 
 class RunFolder:
@@ -28,22 +29,13 @@ class RunFolder:
             raise ValueError(f"RunFolder: {name!r} lies outside {self.path}")
         return target
 
-    def _write(self, name, write):
-        target = self.file(name)
-        os.makedirs(os.path.dirname(target), exist_ok=True)
-        handle, temporary = tempfile.mkstemp(dir=os.path.dirname(target), prefix=".partial-")
-        try:
-            with os.fdopen(handle, "wb") as stream:
-                write(stream)
-            os.replace(temporary, target)
-        except BaseException:
-            os.unlink(temporary)
-            raise
+    def _write(self, name, content):
+        target = write_atomically(self.file(name), content)
         self.written.append(target)
         return target
 
     def text(self, name, content):
-        return self._write(name, lambda stream: stream.write(content.encode("utf-8")))
+        return self._write(name, content)
 
     def json(self, name, data):
         """Write ``data`` as JSON; NaN and infinity become null (JSON has no such numbers)."""

@@ -5,13 +5,13 @@ finds every weight of a model without lists kept by hand. ``state_dict()`` names
 path-like keys (``0.weight``, ``features.3.bias``) so weights move between the two libraries.
 """
 import os
-import tempfile
 from collections import OrderedDict
 
 import numpy
 
 from minidl import backend
 from minidl.autograd import Tensor
+from minidl.files import write_atomically
 
 
 class Parameter(Tensor):
@@ -137,17 +137,8 @@ class Module:
 
     def save(self, path):
         """Write the state_dict to an .npz file (host arrays), atomically: a crash leaves no half file."""
-        path = os.fspath(path)
         arrays = {key: backend.asnumpy(value) for key, value in self.state_dict().items()}
-        folder = os.path.dirname(os.path.abspath(path))
-        handle, temporary = tempfile.mkstemp(suffix=".npz", dir=folder)
-        try:
-            with os.fdopen(handle, "wb") as file:
-                numpy.savez(file, **arrays)
-            os.replace(temporary, path)
-        except BaseException:
-            os.unlink(temporary)
-            raise
+        write_atomically(path, lambda stream: numpy.savez(stream, **arrays))
 
     def load(self, path):
         """Load weights saved by :meth:`save` (moved to the backend device explicitly)."""

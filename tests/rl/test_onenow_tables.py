@@ -41,7 +41,7 @@ def test_interrupted_write_leaves_the_old_file_and_no_temporary(tables, tmp_path
     before = path.read_bytes()
 
     def interrupted(file, *args, **kwargs):
-        file.write("price,q_acc")
+        file.write(b"price,q_acc")
         raise KeyboardInterrupt
 
     monkeypatch.setattr(onenow.np, "savetxt", interrupted)
