@@ -4,10 +4,14 @@
 - :mod:`minidl.rl.discretize`: price bins and observation -> state index for Q-tables;
 - :mod:`minidl.rl.mdp`: the exactly known discretized MDP of a market with i.i.d. prices;
 - :mod:`minidl.rl.tabular`: Q-learning, value iteration, policy evaluation;
-- :mod:`minidl.rl.evaluation`: policies on held-out price paths, baselines, plots.
+- :mod:`minidl.rl.evaluation`: policies on held-out price paths, baselines, plots;
+- :mod:`minidl.rl.deep_q`: deep-Q regression of the Q-table and fitted Q-iteration with a target network.
 
-Pure NumPy on the host; needs the rl extra (``pip install 'minidl[rl]'``) for gymnasium.
+The tabular part is pure NumPy on the host; deep_q trains minidl networks. Needs the rl extra (``pip install 'minidl[rl]'``) for gymnasium.
 """
+from minidl.rl.deep_q import (FittedQIteration, QNetwork, QRegression, Transitions, fitted_q_iteration,
+                              output_layer, q_network, regress_q, sample_transitions,
+                              stochasticity_batch_size)
 from minidl.rl.discretize import Discretizer, PriceGrid
 from minidl.rl.evaluation import (Rollout, Score, baselines, evaluate, greedy_policy, held_out_paths,
                                   hold_policy, plot_rollout, random_policy, rollout)
@@ -22,5 +26,6 @@ __all__ = [
     "QLearningResult", "Rollout", "Score", "SinePrices", "baselines", "bellman_residual", "bin_statistics",
     "evaluate", "greedy", "greedy_policy", "held_out_paths", "hold_policy", "make_market", "market_mdp",
     "plot_rollout", "policy_evaluation", "q_learning", "q_update", "random_policy", "rollout",
-    "value_iteration",
+    "value_iteration", "FittedQIteration", "QNetwork", "QRegression", "Transitions", "fitted_q_iteration",
+    "output_layer", "q_network", "regress_q", "sample_transitions", "stochasticity_batch_size",
 ]
