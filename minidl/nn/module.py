@@ -40,12 +40,13 @@ class Module:
         if name in self._buffers and not isinstance(value, (Parameter, Module)):
             object.__setattr__(self, name, value)  # a buffer's new value stays a buffer
             return
-        for registry in (self._parameters, self._buffers, self._modules):
-            registry.pop(name, None)
-        if isinstance(value, Parameter):
-            self._parameters[name] = value
-        elif isinstance(value, Module):
-            self._modules[name] = value
+        registry = self._parameters if isinstance(value, Parameter) else \
+            self._modules if isinstance(value, Module) else None
+        for other in (self._parameters, self._buffers, self._modules):
+            if other is not registry:
+                other.pop(name, None)
+        if registry is not None:
+            registry[name] = value  # a replaced entry keeps its place (a Sequential's order)
         object.__setattr__(self, name, value)
 
     def register_buffer(self, name, array):

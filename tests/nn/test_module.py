@@ -206,3 +206,11 @@ def test_loading_a_file_of_another_architecture_fails_and_changes_nothing(tmp_pa
         other.load(tmp_path / "small.npz")
     for key, value in other.state_dict().items():
         np.testing.assert_array_equal(value, before[key])
+
+
+def test_replacing_a_child_keeps_its_place_in_a_sequential():
+    model = nn.Sequential(nn.Linear(2, 3), nn.ReLU(), nn.Linear(3, 1))
+    replacement = nn.Linear(2, 3)
+    setattr(model, "0", replacement)
+    assert list(model) == [replacement, model[1], model[2]]
+    assert [key for key, _ in model.named_parameters()] == ["0.weight", "0.bias", "2.weight", "2.bias"]
