@@ -41,8 +41,8 @@ DEVICE = "cuda" if backend.on_gpu else "cpu"
 
 
 def synchronize():
-    if backend.on_gpu:
-        backend.xp.cuda.get_current_stream().synchronize()
+    backend.synchronize()
+    if torch.cuda.is_available():
         torch.cuda.synchronize()
 
 
