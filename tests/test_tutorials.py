@@ -36,6 +36,9 @@ def test_notebook_is_stored_without_outputs(path):
 def test_notebook_runs_in_quick_mode(path, tmp_path, monkeypatch):
     monkeypatch.setenv("MINIDL_QUICK", "1")
     monkeypatch.setenv("MPLBACKEND", "Agg")
+    # one BLAS thread per kernel: on a busy machine OpenBLAS's spinning threads make the small products
+    # of these lessons tens of times slower, and the time budget is about the lessons, not the scheduler
+    monkeypatch.setenv("OPENBLAS_NUM_THREADS", "1")
     # look for the 'python3' kernel spec of this interpreter's environment first, so the kernel runs the
     # Python (and the minidl) that runs the tests
     monkeypatch.setenv("JUPYTER_PATH", str(pathlib.Path(sys.prefix) / "share" / "jupyter"))

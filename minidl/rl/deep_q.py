@@ -28,7 +28,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from minidl import backend, init, nn, optim, random
 from minidl.analysis.tracking import SpectrumTracker
