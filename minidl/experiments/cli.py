@@ -19,6 +19,11 @@ EXPERIMENTS = [
 REPRODUCTIONS = {
     "dropout-conditioning": "minidl.experiments.spectrum",
     "edjm": "minidl.experiments.edjm",
+    "gradient-perturbation": "minidl.experiments.gradient_perturbation",
+    "init-perturbation": "minidl.experiments.init_perturbation",
+    "normalized-loss": "minidl.experiments.normalized_loss",
+    "pruning": "minidl.experiments.pruning_curves",
+    "low-rank": "minidl.experiments.low_rank",
 }
 
 

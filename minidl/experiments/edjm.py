@@ -23,6 +23,7 @@ from minidl import backend, nn, optim, train  # noqa: E402
 from minidl.analysis import jacobian  # noqa: E402
 from minidl.autograd import Tensor, no_grad  # noqa: E402
 from minidl.experiments.output import RunFolder  # noqa: E402
+from minidl.experiments.report import DOES_NOT_HOLD, HOLDS, INCONCLUSIVE, Claim, write_report  # noqa: E402
 
 NAME = "edjm"
 HELP = "EDJM spectra and scores of digit MLPs of 1-4 hidden layers, with dropout, and their ensemble"
@@ -115,6 +116,7 @@ def run(args):
                "n": len(X_val), "d_in": X_val.shape[1], "ensemble_depths": list(ENSEMBLE),
                "table": table, "findings": findings}
     folder.json("summary.json", summary)
+    _report(folder, summary)
     print(f"edjm: deeper nets score higher: {findings['deeper_scores_higher']}; ensembles score below "
           f"each member: {findings['ensembles_score_lower']}; wrote {folder.path}")
     return summary
@@ -201,3 +203,58 @@ def _figure(spectra, table, percentile):
     figure.suptitle("Normalized EDJM spectra of digit MLPs on the validation set, averaged over the 10 "
                     "outputs (papers/004 figures 1, 4, 5)")
     return figure
+
+
+def _report(folder, summary):
+    """report.md: the score table and the findings of papers/004 sections 4.1, 4.4 and 4.5 judged here."""
+    table, findings, kinds = summary["table"], summary["findings"], ("plain", "dropout")
+    row = {(r["kind"], r["hidden_layers"]): r for r in table}
+    scores = findings["plain_scores_by_depth"]
+    dropout_higher = findings["dropout_higher_at_depths"]
+    more_accurate = [d for d in DEPTHS if row["dropout", d]["val_accuracy"] > row["plain", d]["val_accuracy"]]
+    best_member = {kind: max(row[kind, d]["val_accuracy"] for d in ENSEMBLE) for kind in kinds}
+    margin = [row[kind, "ensemble"]["val_accuracy"] - best_member[kind] for kind in kinds]
+    below = [findings[f"{kind}_ensemble_below_every_member"] for kind in kinds]
+    above_mean = [not findings[f"{kind}_ensemble_below_member_mean"] for kind in kinds]
+
+    def share(hits, count):
+        return HOLDS if hits == count else DOES_NOT_HOLD if hits == 0 else INCONCLUSIVE
+
+    by_depth = ", ".join(f"{d}: {row['plain', d]['score']:.2f} +- {row['plain', d]['score_std']:.2f}"
+                         for d in DEPTHS)
+    ensemble = "; ".join(f"{kind}: {row[kind, 'ensemble']['score']:.2f} against members "
+                         + ", ".join(f"{row[kind, d]['score']:.2f}" for d in ENSEMBLE) for kind in kinds)
+    accuracy = "; ".join(f"{kind}: {100 * row[kind, 'ensemble']['val_accuracy']:.2f}% against at best "
+                         f"{100 * best_member[kind]:.2f}%" for kind in kinds)
+    claims = [
+        Claim("Figure 1, section 4.1: with a fixed total of hidden units, deeper networks have EDJMs with "
+              "more dominant singular values (a higher score).",
+              HOLDS if findings["plain_increasing_with_depth"] else
+              DOES_NOT_HOLD if scores[-1] < scores[0] else INCONCLUSIVE,
+              f"score without dropout by hidden layers {by_depth} (holds when strictly increasing, fails "
+              f"when 4 layers score below 1)."),
+        Claim("Figure 4, section 4.4: dropout networks have higher scores.",
+              share(len(dropout_higher), len(DEPTHS)),
+              f"dropout scores higher at {len(dropout_higher)} of {len(DEPTHS)} depths {dropout_higher}."),
+        Claim("Section 4.4: dropout networks are also more accurate.", share(len(more_accurate), len(DEPTHS)),
+              f"dropout more accurate on validation at {len(more_accurate)} of {len(DEPTHS)} depths "
+              f"{more_accurate}."),
+        Claim("Figure 5, section 4.5: the averaging ensemble scores below every one of its members.",
+              HOLDS if all(below) else DOES_NOT_HOLD if all(above_mean) else INCONCLUSIVE,
+              f"ensemble score {ensemble} (fails when above the members' mean in both groups)."),
+        Claim("Section 4.5: the ensemble is more accurate than its members.",
+              HOLDS if min(margin) > 0 else DOES_NOT_HOLD if max(margin) < 0 else INCONCLUSIVE,
+              f"ensemble validation accuracy {accuracy} (holds when above the best member in both groups, "
+              f"fails when below it in both)."),
+    ]
+    settings = {key: summary[key] for key in ("hidden_units", "dropout", "epochs", "seeds", "lr", "momentum",
+                                              "batch_size", "percentile", "seed", "conditioning_set")}
+    write_report(folder, "EDJM spectra of digit MLPs: depth, dropout and ensembles",
+                 "papers/004_c034596440c9adfa.txt (Wang et al., \"Analysis of Deep Neural Networks with the "
+                 "Extended Data Jacobian Matrix\"), sections 4.1, 4.4, 4.5, figures 1, 4, 5", settings,
+                 [("EDJM score (eq. 12) and accuracies per model, mean and std over seeds.", table)],
+                 [("spectra.png", "Normalized EDJM spectra: depth and the ensemble; with and without "
+                                  "dropout")],
+                 claims,
+                 notes=["The paper uses MNIST, CIFAR-10 and TIMIT with layers of thousands of units; here "
+                        "scikit-learn's digits with a few hundred hidden units in all."])
