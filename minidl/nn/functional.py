@@ -72,7 +72,8 @@ class _Linear(Function):
     def backward(self, g):
         x2 = self.x.reshape(-1, self.x.shape[-1])
         g2 = g.reshape(-1, g.shape[-1])
-        grads = (g @ self.weight, g2.T @ x2)
+        grad_x = g @ self.weight if self.inputs[0].requires_grad else None  # none for the data
+        grads = (grad_x, g2.T @ x2)
         return grads + (g2.sum(axis=0),) if len(self.inputs) == 3 else grads
 
 
@@ -94,22 +95,33 @@ class _Conv2d(Function):
         win = im2col.windows(padded, (kh, kw), self.stride)  # (N, C, OH, OW, KH, KW) view
         oh, ow = win.shape[2], win.shape[3]
         self.columns = win.transpose(1, 4, 5, 0, 2, 3).reshape(c * kh * kw, n * oh * ow)
-        self.weight, self.padded_shape = weight, padded.shape
+        self.weight, self.padded_shape, self.out_size = weight, padded.shape, (oh, ow)
         y = (weight.reshape(o, -1) @ self.columns).reshape(o, n, oh, ow)
         if bias is not None:
             y += bias[:, None, None, None]
         return y.transpose(1, 0, 2, 3)
 
     def backward(self, g):
-        o, c, kh, kw = self.weight.shape
-        n, _, oh, ow = g.shape
-        g_rows = g.transpose(1, 0, 2, 3).reshape(o, n * oh * ow)
+        o = self.weight.shape[0]
+        g_rows = g.transpose(1, 0, 2, 3).reshape(o, -1)  # (O, N*OH*OW)
         grad_w = (self.columns @ g_rows.T).T.reshape(self.weight.shape)  # BLAS-friendly order
-        grad_columns = (self.weight.reshape(o, -1).T @ g_rows).reshape(c, kh, kw, n, oh, ow)
-        grad_padded = xp.zeros(self.padded_shape, dtype=g.dtype)
-        im2col.add_windows(grad_padded, grad_columns.transpose(1, 2, 3, 0, 4, 5), self.stride)
-        grads = (im2col.unpad(grad_padded, self.padding), grad_w)
+        grads = (self._grad_input(g_rows) if self.inputs[0].requires_grad else None, grad_w)
         return grads + (g_rows.sum(axis=1),) if len(self.inputs) == 3 else grads
+
+    def _grad_input(self, g_rows):
+        """col2im of W^T g: the gradient of the input (N, C, H, W), skipped for the data itself.
+
+        Rows of W^T are ordered (KH, KW, C) and the image is accumulated with C before N in memory, so
+        each of the KH*KW slice-adds reads and writes in one order.
+        """
+        o, c, kh, kw = self.weight.shape
+        n, _, hp, wp = self.padded_shape
+        oh, ow = self.out_size
+        weight_rows = self.weight.transpose(2, 3, 1, 0).reshape(kh * kw * c, o)
+        grad_columns = (weight_rows @ g_rows).reshape(kh, kw, c, n, oh, ow)
+        grad_padded = xp.zeros((c, n, hp, wp), dtype=g_rows.dtype).transpose(1, 0, 2, 3)
+        im2col.add_windows(grad_padded, grad_columns.transpose(0, 1, 3, 2, 4, 5), self.stride)
+        return im2col.unpad(grad_padded, self.padding)
 
 
 def conv2d(x, weight, bias=None, stride=1, padding=0):
@@ -126,27 +138,40 @@ def conv2d(x, weight, bias=None, stride=1, padding=0):
 
 # --------------------------------------------------------------------- pooling
 class _MaxPool2d(Function):
+    """Elementwise maxima of the KH*KW strided views (no copy of the windows); the index of each window
+    is its first maximum, as PyTorch's."""
+
     def __init__(self, kernel, stride):
         self.kernel, self.stride = kernel, stride
 
     def forward(self, x):
-        win = im2col.windows(x, self.kernel, self.stride)
-        flat = win.reshape(win.shape[:4] + (-1,))
-        self.index = flat.argmax(axis=-1)  # first maximum of each window, as PyTorch
+        (kh, kw), (sh, sw) = self.kernel, self.stride
+        self.out_size = ((x.shape[2] - kh) // sh + 1, (x.shape[3] - kw) // sw + 1)
+        views = [view for _, _, view in im2col.window_slices(x, self.kernel, self.stride, self.out_size)]
+        y = views[0].copy()
+        for view in views[1:]:
+            xp.maximum(y, view, out=y)
+        # the first maximum's position = the number of leading views that miss the maximum
+        self.index = xp.zeros(y.shape, dtype=xp.min_scalar_type(len(views)))
+        found = views[0] == y
+        for view in views[1:]:
+            self.index += ~found
+            found |= view == y
         self.x_shape = x.shape
-        return xp.take_along_axis(flat, self.index[..., None], axis=-1)[..., 0]
+        return y
 
     def backward(self, g):
-        kh, kw = self.kernel
-        picked = self.index[None] == xp.arange(kh * kw).reshape(-1, 1, 1, 1, 1)
-        window_grads = (picked * g).reshape((kh, kw) + g.shape)
-        return im2col.add_windows(xp.zeros(self.x_shape, dtype=g.dtype), window_grads, self.stride)
+        grad = xp.zeros(self.x_shape, dtype=g.dtype)
+        views = im2col.window_slices(grad, self.kernel, self.stride, self.out_size)
+        for k, (_, _, view) in enumerate(views):
+            view += (self.index == k) * g
+        return grad
 
 
 def max_pool2d_with_indices(x, kernel_size, stride=None):
     """Max pooling that also returns, per window, the flat position (kh * KW + kw) it selected.
 
-    x: (N, C, H, W) -> (y: (N, C, OH, OW), index: backend int array (N, C, OH, OW)).
+    x: (N, C, H, W) -> (y: (N, C, OH, OW), index: backend unsigned int array (N, C, OH, OW)).
     """
     kernel = im2col.pair(kernel_size, "kernel_size", "max_pool2d")
     stride = kernel if stride is None else im2col.pair(stride, "stride", "max_pool2d")

@@ -3,6 +3,7 @@
 ``windows`` is a zero-copy strided view of every kernel-sized window; a convolution copies it once into a
 (C*KH*KW, N*OH*OW) matrix and does one matrix product. ``add_windows`` is the adjoint (col2im): it sums
 window-shaped gradients back onto the image with KH*KW strided slice-adds, never ``add.at``.
+``window_slices`` gives those KH*KW strided views, one per kernel offset, for pooling.
 """
 from minidl import backend
 from minidl.backend import xp
@@ -39,13 +40,20 @@ def windows(x, kernel, stride):
     return backend.as_strided(x, (n, c, oh, ow, kh, kw), (s0, s1, s2 * sh, s3 * sw, s2, s3))
 
 
+def window_slices(x, kernel, stride, out_size):
+    """Yield (i, j, view) for each kernel offset: the strided view (N, C, OH, OW) of (N, C, H, W) ``x``
+    holding element (i, j) of every window. Writing to a view writes to ``x``."""
+    (kh, kw), (sh, sw), (oh, ow) = kernel, stride, out_size
+    for i in range(kh):
+        for j in range(kw):
+            yield i, j, x[:, :, i:i + sh * (oh - 1) + 1:sh, j:j + sw * (ow - 1) + 1:sw]
+
+
 def add_windows(target, window_grads, stride):
     """Add window-shaped gradients (KH, KW, N, C, OH, OW) onto ``target`` (N, C, H, W), in place."""
     kh, kw, _, _, oh, ow = window_grads.shape
-    sh, sw = stride
-    for i in range(kh):
-        for j in range(kw):
-            target[:, :, i:i + sh * (oh - 1) + 1:sh, j:j + sw * (ow - 1) + 1:sw] += window_grads[i, j]
+    for i, j, view in window_slices(target, (kh, kw), stride, (oh, ow)):
+        view += window_grads[i, j]
     return target
 
 
