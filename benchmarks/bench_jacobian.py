@@ -6,7 +6,7 @@ float64. minidl builds W_3 D_2 W_2 D_1 W_1 for every sample from the ReLU masks
 timed `--repeats` times after a warm-up and the best time is kept; the two results are compared. Under
 MINIDL_BACKEND=cupy PyTorch runs on the GPU too, and both are synchronized before the clock stops.
 
-    python benchmarks/bench_jacobian.py [--n 2000] [--repeats 3]
+    python benchmarks/bench_jacobian.py [--n 2000] [--repeats 7]
 """
 import argparse
 import time
@@ -61,7 +61,7 @@ def best_time(run, repeats):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=2000)
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=7)
     args = parser.parse_args()
     minidl.manual_seed(0)
     print(f"backend {backend.name}; torch {torch.__version__} on {DEVICE} with {torch.get_num_threads()} "
