@@ -164,8 +164,8 @@ class Tensor:
                 grads_out.append(None if output is None else pending.pop(id(output), None))
             if all(g is None for g in grads_out):
                 continue
-            grads_out = [xp.zeros_like(ref().data) if g is None and ref() is not None else g
-                         for ref, g in zip(function.outputs, grads_out)]
+            grads_out = [xp.zeros(shape, dtype) if g is None else g  # an unused or discarded output
+                         for (shape, dtype), g in zip(function.output_specs, grads_out)]
             grads_in = function.backward(*grads_out)
             if not isinstance(grads_in, tuple):
                 grads_in = (grads_in,)
@@ -279,6 +279,7 @@ class Function:
             self.inputs = tensors
             self.generation = max(t.generation for t in tensors)
             self.outputs = [weakref.ref(r) for r in results]
+            self.output_specs = [(r.shape, r.dtype) for r in results]
             for r in results:
                 r.requires_grad, r.creator, r.generation = True, self, self.generation + 1
         return results[0] if single else tuple(results)

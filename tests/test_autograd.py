@@ -410,3 +410,19 @@ def test_unused_output_of_a_multi_output_function_gets_a_zero_gradient():
 def test_base_function_must_be_subclassed():
     with pytest.raises(NotImplementedError):
         Function()(Tensor(np.ones(2)))
+
+
+def test_a_discarded_output_of_a_two_output_function_gets_a_zero_gradient():
+    class SplitHalves(Function):
+        def forward(self, a):
+            half = len(a) // 2
+            return a[:half] * 2.0, a[half:] * 3.0
+
+        def backward(self, g_first, g_second):
+            return np.concatenate([g_first * 2.0, g_second * 3.0])
+
+    x = Tensor(np.arange(4.0), requires_grad=True)
+    first, _ = SplitHalves()(x)
+    del _
+    first.sum().backward()
+    np.testing.assert_array_equal(x.grad, [2.0, 2.0, 0.0, 0.0])
