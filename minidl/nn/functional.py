@@ -4,6 +4,8 @@ Each operation is a :class:`~minidl.autograd.Function` with a hand-written backw
 layer costs one node in the graph. Shape checks with a layer's name live in the layers (``minidl.nn``);
 these functions check what they alone can know (targets, probabilities).
 """
+import numbers
+
 from minidl import backend, random
 from minidl.autograd import Function, Tensor
 from minidl.backend import xp
@@ -209,7 +211,7 @@ def avg_pool2d(x, kernel_size, stride=None):
 
 # --------------------------------------------------------------------- regularization
 def check_probability(p, where):
-    if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0 <= p < 1:
+    if isinstance(p, bool) or not isinstance(p, numbers.Real) or not 0 <= p < 1:
         raise ValueError(f"{where}: expected a drop probability p in [0, 1), got {p!r}")
 
 
@@ -223,7 +225,7 @@ def dropout(x, p=0.5, training=True):
     if not training or p == 0:
         return x
     keep = random.generator().random(x.shape, dtype=x.dtype) >= p
-    return x * (keep * x.dtype.type(1.0 / (1.0 - p)))
+    return x * (keep * x.dtype.type(1.0 / (1.0 - float(p))))
 
 
 class _GradientPerturbation(Function):

@@ -183,3 +183,11 @@ def test_sequential_runs_its_layers_in_order():
     hidden = np.maximum(x.data @ model[0].weight.data.T + model[0].bias.data, 0)
     np.testing.assert_allclose(model(x).data, hidden @ model[2].weight.data.T + model[2].bias.data,
                                rtol=1e-6)
+
+
+def test_dropout_takes_numpy_probabilities_and_keeps_the_dtype():
+    manual_seed(0)
+    x = Tensor(np.ones((50, 40), dtype=np.float32))
+    y = nn.Dropout(np.float32(0.5))(x)
+    assert y.dtype == np.float32
+    assert set(np.unique(y.data)) <= {0.0, 2.0}
