@@ -28,8 +28,6 @@ Writes into --out:
     summary.json, report.md      the settings, the table, and the paper's claims judged
 """
 import numpy
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
 from tqdm import tqdm
 
 import minidl
@@ -37,7 +35,7 @@ from data_tools import load_digits
 from minidl import nn, optim, train
 from minidl.analysis import plots
 from minidl.analysis.tracking import SpectrumTracker, records_to_csv
-from minidl.experiments.output import RunFolder
+from minidl.experiments.output import RunFolder, figure_grid
 from minidl.experiments.report import Claim, describe_noise, judge, standard_error, write_report
 
 NAME = "gradient-perturbation"
@@ -270,14 +268,8 @@ def _mean_records(records, network, change):
     return averaged
 
 
-def _grid(rows, columns, size=(5.6, 4.0)):
-    figure = Figure(figsize=(size[0] * columns, size[1] * rows))
-    FigureCanvasAgg(figure)
-    return figure, figure.subplots(rows, columns, squeeze=False)
-
-
 def _accuracy_figure(records):
-    figure, axes = _grid(1, len(CHANGES))
+    figure, axes = figure_grid(1, len(CHANGES), panel=(5.6, 4.0))
     for ax, (network, changes) in zip(axes[0], CHANGES.items()):
         for change in changes:
             rows = [r for r in records
@@ -297,7 +289,7 @@ def _accuracy_figure(records):
 
 
 def _spectrum_figure(records):
-    figure, axes = _grid(len(CHANGES), 2)
+    figure, axes = figure_grid(len(CHANGES), 2, panel=(5.6, 4.0))
     for row, (network, changes) in zip(axes, CHANGES.items()):
         runs = {change: _mean_records(records, network, change) for change in changes
                 if change != "dropout"}

@@ -27,8 +27,6 @@ Writes into --out:
     summary.json, report.md      the settings, the tables, and the paper's claims judged
 """
 import numpy
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
 from tqdm import tqdm
 
 import minidl
@@ -36,7 +34,7 @@ from data_tools import linearly_separable
 from minidl import backend, init, nn, optim, train
 from minidl.analysis.norms import CosineSimilarityTracker, WeightPerturbation
 from minidl.autograd import Tensor, no_grad
-from minidl.experiments.output import RunFolder
+from minidl.experiments.output import RunFolder, figure_grid
 from minidl.experiments.report import DOES_NOT_HOLD, HOLDS, INCONCLUSIVE, Claim, describe_noise, judge, \
     standard_error, write_report
 
@@ -383,14 +381,8 @@ def _claims(curves, perturbed_at, epochs):
             _cosine_claim(curves, "exponential", perturbed_at, epochs)]
 
 
-def _grid(rows, columns, size=(4.6, 3.6)):
-    figure = Figure(figsize=(size[0] * columns, size[1] * rows))
-    FigureCanvasAgg(figure)
-    return figure, figure.subplots(rows, columns, squeeze=False)
-
-
 def _initialization_figure(curves):
-    figure, axes = _grid(2, 2, size=(5.2, 3.8))
+    figure, axes = figure_grid(2, 2, panel=(5.2, 3.8))
     for ax, (loss, lr) in zip(axes.flat, INIT_RUNS):
         for std in INIT_STDS:
             epochs, train_loss = _initialization(curves, "train_loss", loss, lr, std)
@@ -415,7 +407,7 @@ def _path(curves, loss, noise, key):
 
 
 def _perturbation_figure(curves, perturbed_at, reference_epoch):
-    figure, axes = _grid(len(LOSS_FUNCTIONS), 2, size=(6.2, 3.8))
+    figure, axes = figure_grid(len(LOSS_FUNCTIONS), 2, panel=(6.2, 3.8))
     for row, loss in zip(axes, LOSS_FUNCTIONS):
         for noise in (0.0,) + PERTURBATION_STDS:
             label = "no perturbation" if noise == 0 else f"noise std {noise:g}"

@@ -18,8 +18,6 @@ Writes into --out:
 """
 import numpy
 from matplotlib import ticker
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
 from scipy import stats
 from tqdm import tqdm
 
@@ -27,7 +25,7 @@ import minidl
 from data_tools import load_digits
 from minidl import nn, optim, train
 from minidl.analysis import compression
-from minidl.experiments.output import RunFolder
+from minidl.experiments.output import RunFolder, figure_grid
 from minidl.experiments.report import DOES_NOT_HOLD, HOLDS, INCONCLUSIVE, Claim, write_report
 
 NAME = "low-rank"
@@ -180,9 +178,8 @@ def _claims(networks):
 
 
 def _figure(networks, sweeps, residual_curves):
-    figure = Figure(figsize=(16.5, 4.6))
-    FigureCanvasAgg(figure)
-    left, middle, right = figure.subplots(1, 3)
+    figure, axes = figure_grid(1, 3, panel=(5.5, 4.6))
+    left, middle, right = axes[0]
     for i, depth in enumerate(DEPTHS):
         color = f"C{i}"
         curves = numpy.array(residual_curves[depth])

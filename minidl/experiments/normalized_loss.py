@@ -25,10 +25,8 @@ Writes into --out:
 """
 import numpy
 from matplotlib import colormaps, ticker
-from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.cm import ScalarMappable
 from matplotlib.colors import LogNorm
-from matplotlib.figure import Figure
 from scipy import stats
 from tqdm import tqdm
 
@@ -36,7 +34,7 @@ import minidl
 from data_tools import load_digits
 from minidl import init, nn, optim, train
 from minidl.analysis import norms
-from minidl.experiments.output import RunFolder
+from minidl.experiments.output import RunFolder, figure_grid
 from minidl.experiments.report import DOES_NOT_HOLD, HOLDS, INCONCLUSIVE, Claim, write_report
 
 NAME = "normalized-loss"
@@ -234,12 +232,6 @@ def _claims(networks):
     return claims
 
 
-def _grid(rows, columns, size=(4.8, 4.0)):
-    figure = Figure(figsize=(size[0] * columns, size[1] * rows))
-    FigureCanvasAgg(figure)
-    return figure, figure.subplots(rows, columns, squeeze=False)
-
-
 def _log(ax, which):
     """A log scale on ``which`` axis labelled at 1, 2 and 5 times the powers of ten, in plain numbers."""
     getattr(ax, f"set_{which}scale")("log")
@@ -272,7 +264,7 @@ def _scatter(ax, networks, x, y, colour):
 
 
 def _losses_figure(networks):
-    figure, axes = _grid(1, 2, size=(5.6, 4.6))
+    figure, axes = figure_grid(1, 2, panel=(5.6, 4.6))
     left, right = axes[0]
     _scatter(left, networks, "train_loss", "test_loss", colour=False)
     left.set(xlabel="train loss (log)", ylabel="test loss (log)", title="before normalization")
@@ -297,7 +289,7 @@ def _losses_figure(networks):
 
 
 def _norms_figure(networks):
-    figure, axes = _grid(2, 2, size=(5.4, 4.0))
+    figure, axes = figure_grid(2, 2, panel=(5.4, 4.0))
     panels = [("init_std", "test_error", "init std (log)", "figure 4-4"),
               ("product_of_norms", "normalized_test_loss", "product of norms (log)", "figure 4-7 a"),
               ("normalized_test_loss", "test_error", "normalized test loss", "figure 4-7 b"),

@@ -59,6 +59,16 @@ class RunFolder:
         return path
 
 
+def figure_grid(rows, columns, panel=(5.2, 3.8)):
+    """A headless matplotlib Figure of rows x columns panels of ``panel`` inches each, and its axes as a
+    (rows, columns) array (no pyplot state, so it is safe in any process)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    figure = Figure(figsize=(panel[0] * columns, panel[1] * rows))
+    FigureCanvasAgg(figure)
+    return figure, figure.subplots(rows, columns, squeeze=False)
+
+
 def _finite(value):
     if isinstance(value, float) and not math.isfinite(value):
         return None

@@ -22,8 +22,6 @@ Writes into --out:
     summary.json, report.md      the settings, the table, and the paper's claims judged
 """
 import numpy
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
 from tqdm import tqdm
 
 import minidl
@@ -31,7 +29,7 @@ from data_tools import load_digits
 from minidl import backend, nn, optim, train
 from minidl.analysis import plots, pruning
 from minidl.autograd import Tensor, no_grad
-from minidl.experiments.output import RunFolder
+from minidl.experiments.output import RunFolder, figure_grid
 from minidl.experiments.report import HOLDS, Claim, describe_noise, judge, standard_error, write_report
 
 NAME = "pruning"
@@ -185,10 +183,8 @@ def _claims(rows):
 
 
 def _figure(rows):
-    figure = Figure(figsize=(6.4 * len(NETWORKS), 4.6))
-    FigureCanvasAgg(figure)
-    axes = figure.subplots(1, len(NETWORKS))
-    for ax, network in zip(axes, NETWORKS):
+    figure, axes = figure_grid(1, len(NETWORKS), panel=(6.4, 4.6))
+    for ax, network in zip(axes[0], NETWORKS):
         curves = {}
         for criterion in pruning.CRITERIA:
             group = [r for r in rows if r["network"] == network and r["criterion"] == criterion]

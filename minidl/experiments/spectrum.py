@@ -17,15 +17,13 @@ Writes into --out:
                                        after training (plain SGD, p = 0)
 """
 import numpy
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
 
 import minidl
 from data_tools import load_digits
 from minidl import nn, optim, train
 from minidl.analysis import plots
 from minidl.analysis.tracking import SpectrumTracker, records_to_csv
-from minidl.experiments.output import RunFolder
+from minidl.experiments.output import RunFolder, figure_grid
 from minidl.experiments.report import DOES_NOT_HOLD, HOLDS, INCONCLUSIVE, Claim, judge, write_report
 
 NAME = "spectrum"
@@ -114,19 +112,13 @@ def _markdown(results, epochs):
     return "\n".join(lines)
 
 
-def _grid(rows, columns, size=(5.2, 3.8)):
-    figure = Figure(figsize=(size[0] * columns, size[1] * rows))
-    FigureCanvasAgg(figure)
-    return figure, figure.subplots(rows, columns, squeeze=False)
-
-
 def _by_dropout(runs, optimizer_name):
     return {f"p = {p:g}": runs[(optimizer_name, p)] for p in DROPOUTS}
 
 
 def _layer_grid(folder, name, draw, suptitle):
     """A figure with a row per hidden layer and a column per optimizer, a line per dropout."""
-    figure, axes = _grid(len(HIDDEN_LAYERS), len(OPTIMIZERS))
+    figure, axes = figure_grid(len(HIDDEN_LAYERS), len(OPTIMIZERS))
     for i, layer in enumerate(HIDDEN_LAYERS):
         for j, optimizer_name in enumerate(OPTIMIZERS):
             draw(axes[i, j], layer, optimizer_name)
@@ -150,7 +142,7 @@ def _figures(folder, runs, initial, trained):
                     ylabel="validation error (%)", ax=ax),
                 "Validation error vs conditioning (papers/000 figures 16-17)")
 
-    figure, axes = _grid(len(OPTIMIZERS), 2)
+    figure, axes = figure_grid(len(OPTIMIZERS), 2)
     for i, optimizer_name in enumerate(OPTIMIZERS):
         plots.singular_values_vs_epochs(_by_dropout(runs, optimizer_name), "3", axes=axes[i])
         for ax in axes[i]:
@@ -160,7 +152,7 @@ def _figures(folder, runs, initial, trained):
     figure.tight_layout()
     folder.figure("singular_values_vs_epochs.png", figure)
 
-    figure, axes = _grid(len(OPTIMIZERS), 2)
+    figure, axes = figure_grid(len(OPTIMIZERS), 2)
     for i, optimizer_name in enumerate(OPTIMIZERS):
         for j, p in enumerate((0.0, 0.5)):
             plots.spectrum_snapshots(runs[(optimizer_name, p)], "0", ax=axes[i, j],
@@ -169,7 +161,7 @@ def _figures(folder, runs, initial, trained):
     figure.tight_layout()
     folder.figure("spectrum_snapshots.png", figure)
 
-    figure, axes = _grid(1, 2)
+    figure, axes = figure_grid(1, 2)
     plots.esd_with_marchenko_pastur(initial, ax=axes[0, 0])
     axes[0, 0].set_title(f"at initialization: {axes[0, 0].get_title()}", fontsize="medium")
     plots.esd_with_marchenko_pastur(trained, ax=axes[0, 1])
