@@ -75,13 +75,14 @@ class Tensor:
         self.grad = None
         self.creator = None
         self.generation = 0
+        self._version = 0
 
     @classmethod
     def _wrap(cls, array):
         """A tensor around a backend array that is known to be valid (no checks: the hot path)."""
         tensor = Tensor.__new__(Tensor)
         tensor.data, tensor.requires_grad, tensor.grad = array, False, None
-        tensor.creator, tensor.generation = None, 0
+        tensor.creator, tensor.generation, tensor._version = None, 0, 0
         return tensor
 
     # ----------------------------------------------------------------- properties
@@ -312,6 +313,16 @@ def _as_inputs(inputs, where):
                                 f"convert it explicitly")
             result.append(Tensor._wrap(array))
     return result
+
+
+def bump_version(*tensors):
+    """Record that the library changed these tensors' data in place (optimizer steps, loads, inits).
+
+    Each tensor's ``_version`` counts such changes, so a backward pass can tell that an input it saved
+    was modified after the forward pass. Direct writes into ``tensor.data`` by user code are not counted.
+    """
+    for tensor in tensors:
+        tensor._version += 1
 
 
 def unbroadcast(grad, shape):
