@@ -29,7 +29,6 @@ HOST_SAFE = {
 }
 HOST_SAFE_IN = {
     "minidl/train.py": {"arange"},  # the unshuffled order of the host data rows (as permutation)
-    "minidl/nn/module.py": {"savez", "load"},  # .npz files hold host arrays: asnumpy before, to_device after
 }
 
 
