@@ -135,6 +135,7 @@ class SVDLinear(Module):
         """Replace U, S, V in place by the SVD of U diag(S) V (the same W; U, V orthonormal, S >= 0)."""
         U, S, V = _svd((self.U.data * self.S.data) @ self.V.data)
         self.U.data[...], self.S.data[...], self.V.data[...] = U, S, V
+        bump_version(self.U, self.S, self.V)
 
     def extra_repr(self):
         return f"in_features={self.in_features}, out_features={self.out_features}, " \

@@ -83,7 +83,9 @@ def test_orthonormalize_keeps_the_map_and_restores_orthonormal_factors():
     layer.S.data[1] *= -1  # a sign flip is absorbed by U
     W = layer.weight.numpy()
     assert not np.allclose(backend.asnumpy(layer.U.data.T @ layer.U.data), np.eye(4))
+    versions = [p._version for p in (layer.U, layer.S, layer.V)]
     regularizers.Reorthonormalize(every=2).on_epoch_end(2, nn.Sequential(layer), {})
+    assert [p._version for p in (layer.U, layer.S, layer.V)] == [v + 1 for v in versions]
     np.testing.assert_allclose(layer.weight.numpy(), W, atol=1e-12)
     np.testing.assert_allclose(backend.asnumpy(layer.U.data.T @ layer.U.data), np.eye(4), atol=1e-12)
     np.testing.assert_allclose(backend.asnumpy(layer.V.data @ layer.V.data.T), np.eye(4), atol=1e-12)
@@ -106,7 +108,9 @@ def test_singular_value_bounding_clips_into_the_band_and_keeps_the_singular_vect
     layer = nn.Linear(5, 4, dtype=np.float64)
     layer.weight.data[...] = spread_matrix(4, 5, 3)  # singular values 3, 2.17, 1.33, 0.5
     u, _, vt = np.linalg.svd(layer.weight.numpy(), full_matrices=False)
+    version = layer.weight._version
     regularizers.bound_singular_values(layer, eps=0.5)
+    assert layer.weight._version == version + 1
     np.testing.assert_allclose(spectrum.singular_values(layer), [1.5, 1.5, 4 / 3, 1 / 1.5], rtol=1e-12)
     np.testing.assert_allclose(layer.weight.numpy(), (u * [1.5, 1.5, 4 / 3, 1 / 1.5]) @ vt, atol=1e-12)
     assert spectrum.condition_number(layer) <= 1.5 ** 2 + 1e-12
