@@ -134,7 +134,7 @@ class Module:
         Every value is checked before the first write, so a failed load changes nothing: it must be a
         backend array (a Tensor is refused: pass ``tensor.data``) of the target's shape and dtype. The
         written parameters get their version bumped (:func:`minidl.autograd.bump_version`), so a
-        backward pass through a graph built before the load raises instead of using stale values.
+        backward pass through a graph built before the load can tell that they changed.
 
         Args:
             state_dict: a mapping key -> array, keys as :meth:`state_dict` names them.
@@ -194,15 +194,20 @@ class Module:
         As PyTorch's ``Module.to(dtype)``: the Parameter objects stay the same (an optimizer holding
         them follows the new arrays), their ``.data`` and ``.grad`` become arrays of the new dtype, and
         floating buffers (running statistics) are cast too; integer buffers are left alone. The cast
-        parameters get their version bumped, so a graph built before the cast cannot be backpropagated.
+        parameters get their version bumped, so a graph built before the cast can tell that they changed.
+
+        There is no device move: the device is chosen once per process by MINIDL_BACKEND.
 
         Args:
             dtype: a floating dtype (numpy.float64, "float32", ...).
 
         Raises:
-            TypeError: when ``dtype`` is not a floating dtype.
+            TypeError: when ``dtype`` is not a floating dtype (a device name included).
         """
         where = f"{type(self).__name__}.to"
+        if isinstance(dtype, str) and dtype.split(":")[0] in ("cpu", "cuda"):
+            raise TypeError(f"{where}: expected a floating dtype, got the device {dtype!r}; the device "
+                            f"is chosen once per process by MINIDL_BACKEND (numpy or cupy)")
         try:
             dtype = numpy.dtype(dtype) if dtype is not None else None
         except TypeError:

@@ -66,6 +66,13 @@ def test_to_takes_any_spelling_of_a_dtype(dtype):
     assert all(p.dtype == np.float64 for p in model.parameters())
 
 
+@pytest.mark.parametrize("device", ["cpu", "cuda", "cuda:0"])
+def test_to_a_device_says_how_the_device_is_chosen(device):
+    with pytest.raises(TypeError, match=f"^Counted.to: expected a floating dtype, got the device '{device}'; "
+                                        f"the device is chosen once per process by MINIDL_BACKEND"):
+        make().to(device)
+
+
 def test_to_the_same_dtype_changes_nothing():
     model = make()
     arrays = [p.data for p in model.parameters()]
