@@ -69,7 +69,7 @@ def fit(model, loss_fn, optimizer, X, y, epochs, batch_size, shuffle=True, valid
         X: (N, ...) inputs; y: (N,) integer classes or (N, ...) regression targets.
         epochs: number of passes over the data.
         batch_size: samples per update (batch_size = N is full-batch gradient descent).
-        shuffle: draw a new order every epoch from the seeded host generator.
+        shuffle: draw a new order every epoch from the seeded host generator (data_tools.batches).
         validation: optional (X_val, y_val), evaluated after every epoch.
         callbacks: objects with ``on_epoch_end(epoch, model, logs)``; ``on_train_begin(model)`` is
             called too where defined.

@@ -170,3 +170,20 @@ def test_load_state_dict_rejects_buffers_that_fit_no_parameter():
     with pytest.raises(ValueError, match=re.escape("SGD.load_state_dict: a state index must be an integer "
                                                    "in [0, 1], got 2")):
         make()[1].load_state_dict(state)
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda h: h.update(lr=-5), "SGD.load_state_dict: lr must be >= 0, got -5"),
+    (lambda h: h.update(lrr=h.pop("lr")), "SGD.load_state_dict: unknown hyperparameters ['lrr'], missing ['lr']"),
+    (lambda h: h.update(nesterov=True, momentum=0.0), "SGD.load_state_dict: nesterov needs momentum > 0"),
+])
+def test_load_state_dict_checks_the_hyperparameters_and_changes_nothing(change, message):
+    params, optimizer = make()
+    step(params, optimizer, 0)
+    state = optimizer.state_dict()
+    change(state["hyperparameters"])
+    before = optimizer.state_dict()
+    with pytest.raises(ValueError, match="^" + re.escape(message)):
+        optimizer.load_state_dict(state)
+    assert optimizer.hyperparameters == before["hyperparameters"]
+    np.testing.assert_array_equal(optimizer.state[0]["momentum_buffer"], before["state"][0]["momentum_buffer"])
