@@ -174,7 +174,8 @@ def test_load_state_dict_rejects_buffers_that_fit_no_parameter():
 
 @pytest.mark.parametrize("change, message", [
     (lambda h: h.update(lr=-5), "SGD.load_state_dict: lr must be >= 0, got -5"),
-    (lambda h: h.update(lrr=h.pop("lr")), "SGD.load_state_dict: unknown hyperparameters ['lrr'], missing ['lr']"),
+    (lambda h: h.update(lrr=h.pop("lr")),
+     "SGD.load_state_dict: unknown hyperparameters ['lrr'], missing ['lr']"),
     (lambda h: h.update(nesterov=True, momentum=0.0), "SGD.load_state_dict: nesterov needs momentum > 0"),
 ])
 def test_load_state_dict_checks_the_hyperparameters_and_changes_nothing(change, message):
@@ -186,4 +187,5 @@ def test_load_state_dict_checks_the_hyperparameters_and_changes_nothing(change, 
     with pytest.raises(ValueError, match="^" + re.escape(message)):
         optimizer.load_state_dict(state)
     assert optimizer.hyperparameters == before["hyperparameters"]
-    np.testing.assert_array_equal(optimizer.state[0]["momentum_buffer"], before["state"][0]["momentum_buffer"])
+    np.testing.assert_array_equal(optimizer.state[0]["momentum_buffer"],
+                                  before["state"][0]["momentum_buffer"])

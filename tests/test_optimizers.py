@@ -109,7 +109,8 @@ def test_a_module_instead_of_its_parameters_names_the_fix(name):
     ([], ValueError, "Adam: got an empty parameter list"),
     (nn.Parameter(np.ones(2)), TypeError, "Adam: expected an iterable of Parameters, got a single Tensor"),
     (3, TypeError, "Adam: expected an iterable of Parameters (model.parameters()), got int"),
-    ([np.ones(2)], TypeError, "Adam: params[0] must be a Parameter (a Tensor that requires grad), got ndarray"),
+    ([np.ones(2)], TypeError,
+     "Adam: params[0] must be a Parameter (a Tensor that requires grad), got ndarray"),
     ([Tensor(np.ones(2))], TypeError, "Adam: params[0] must be a Parameter (a Tensor that requires grad), "
                                       "got a Tensor that does not require grad"),
 ])

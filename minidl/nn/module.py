@@ -229,11 +229,11 @@ class Module:
         return self
 
     def double(self):
-        """Cast floating parameters, gradients and buffers to float64 (``to(numpy.float64)``); returns self."""
+        """``to(numpy.float64)``: floating parameters, gradients and buffers become float64; returns self."""
         return self.to(numpy.float64)
 
     def float(self):
-        """Cast floating parameters, gradients and buffers to float32 (``to(numpy.float32)``); returns self."""
+        """``to(numpy.float32)``: floating parameters, gradients and buffers become float32; returns self."""
         return self.to(numpy.float32)
 
     # ----------------------------------------------------------------- files

@@ -82,8 +82,8 @@ def test_to_the_same_dtype_changes_nothing():
     assert [p._version for p in model.parameters()] == versions
 
 
-@pytest.mark.parametrize("dtype, got", [(np.int64, "int64"), ("bool", "bool"), ("no such type", "'no such type'"),
-                                        (None, "None"), (np.complex128, "complex128")])
+@pytest.mark.parametrize("dtype, got", [(np.int64, "int64"), ("bool", "bool"), (None, "None"),
+                                        ("no such type", "'no such type'"), (np.complex128, "complex128")])
 def test_to_refuses_non_floating_dtypes(dtype, got):
     model = make()
     before = snapshot(model)
@@ -153,7 +153,8 @@ def test_a_value_of_the_wrong_type_fails_before_anything_is_written(bad, message
 
 
 def test_a_state_that_is_not_a_mapping_is_refused():
-    with pytest.raises(TypeError, match="^Counted.load_state_dict: expected a mapping key -> array, got list"):
+    with pytest.raises(TypeError, match="^Counted.load_state_dict: expected a mapping key -> array, "
+                                        "got list"):
         make().load_state_dict(list(make().state_dict().values()))
 
 
