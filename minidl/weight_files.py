@@ -48,7 +48,8 @@ def read(path, where):
     Raises:
         FileNotFoundError: when there is no such file.
         ValueError: naming the file and what is wrong with it: truncated, a member with a bad CRC, a
-            single-array .npy file, pickled objects, or not a weight file at all.
+            single-array .npy file, pickled objects, a dtype NumPy lacks (bfloat16), or not a weight
+            file at all.
     """
     path = os.fspath(path)
     with open(path, "rb") as stream:
@@ -58,6 +59,10 @@ def read(path, where):
             return dict(safetensors.numpy.load(content))
         except safetensors.SafetensorError as error:
             raise ValueError(f"{where}: {path!r} is not a readable safetensors file ({error})") from None
+        except KeyError as error:  # the NumPy API knows no such dtype (BF16, F8_E4M3, ...)
+            raise ValueError(f"{where}: {path!r} holds {error.args[0]} tensors, which NumPy cannot "
+                             f"represent; convert them to float32 before saving, e.g. "
+                             f"{{k: v.float() for k, v in state.items()}} in PyTorch") from None
     if content.startswith(_NPY_MAGIC):
         raise ValueError(f"{where}: {path!r} is a .npy file holding a single array, not an .npz archive "
                          f"of named weights (write weight files with Module.save)")

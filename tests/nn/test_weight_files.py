@@ -147,8 +147,16 @@ def empty_safetensors(tmp_path):
     return path, "is not a readable safetensors file"
 
 
+def bfloat16_safetensors(tmp_path):
+    path = tmp_path / "w.safetensors"
+    safetensors.torch.save_file({k: v.to(torch.bfloat16) for k, v in torch_model(0).state_dict().items()},
+                                str(path))
+    return path, "holds BF16 tensors, which NumPy cannot represent; convert them to float32 before saving"
+
+
 @pytest.mark.parametrize("damage", [truncated_npz, bad_crc_npz, npy_file, text_file, pickled_npz,
-                                    truncated_safetensors, npz_named_safetensors, empty_safetensors])
+                                    truncated_safetensors, npz_named_safetensors, empty_safetensors,
+                                    bfloat16_safetensors])
 def test_a_damaged_or_wrong_file_names_the_file_and_changes_nothing(tmp_path, damage):
     path, message = damage(tmp_path)
     model = make_model(1)
