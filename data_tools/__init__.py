@@ -3,6 +3,7 @@
 Image loaders return a Dataset whose X parts are float32 (N, C, H, W) in [0, 1] and y parts int64 (N,).
 """
 
+from data_tools.batches import batches
 from data_tools.cifar import CIFAR10_CLASSES, load_cifar10, read_cifar_batch
 from data_tools.dataset import Dataset
 from data_tools.digits import load_digits
@@ -14,6 +15,7 @@ from data_tools.tiny_imagenet import load_tiny_imagenet
 
 __all__ = [
     "CIFAR10_CLASSES",
+    "batches",
     "Dataset",
     "channel_stats",
     "linearly_separable",

@@ -102,3 +102,14 @@ def float_dtype(array, name, where):
         raise TypeError(f"{where}: {name} must be a floating-point array, got dtype {array.dtype}; "
                         f"convert it explicitly, e.g. x.astype(numpy.float32)")
     return array
+
+
+def flag(value, name, where):
+    """``value`` as a Python bool, checked to be a bool (Python's or NumPy's).
+
+    Raises:
+        TypeError: when it is anything else (0, 1, "yes", None ...).
+    """
+    if not isinstance(value, (bool, numpy.bool_)):
+        raise TypeError(f"{where}: {name} must be True or False, got {_describe(value)}")
+    return bool(value)

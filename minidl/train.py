@@ -6,9 +6,9 @@ Data arrives as host (NumPy) arrays or backend arrays; each minibatch is moved t
 import math
 import time
 
-import numpy
 from tqdm import tqdm
 
+from data_tools.batches import batches
 from minidl import backend, random
 from minidl.autograd import Tensor, no_grad
 
@@ -69,7 +69,7 @@ def fit(model, loss_fn, optimizer, X, y, epochs, batch_size, shuffle=True, valid
         X: (N, ...) inputs; y: (N,) integer classes or (N, ...) regression targets.
         epochs: number of passes over the data.
         batch_size: samples per update (batch_size = N is full-batch gradient descent).
-        shuffle: draw a new order every epoch from the seeded host generator.
+        shuffle: draw a new order every epoch from the seeded host generator (data_tools.batches).
         validation: optional (X_val, y_val), evaluated after every epoch.
         callbacks: objects with ``on_epoch_end(epoch, model, logs)``; ``on_train_begin(model)`` is
             called too where defined.
@@ -99,11 +99,9 @@ def fit(model, loss_fn, optimizer, X, y, epochs, batch_size, shuffle=True, valid
     for epoch in bar:
         started = time.perf_counter()
         model.train()
-        order = random.host_generator().permutation(n) if shuffle else numpy.arange(n)
         total_loss, correct, classification = 0.0, 0, None
-        for batch, start in enumerate(range(0, n, batch_size), 1):
-            index = order[start:start + batch_size]
-            xb, yb = _batch(X, index), _batch(y, index)
+        for batch, (xb, yb) in enumerate(batches(X, y, batch_size, shuffle, random.host_generator()), 1):
+            xb, yb = backend.to_device(xb), backend.to_device(yb)
             optimizer.zero_grad()
             output = model(Tensor(xb))
             loss = loss_fn(output, yb)
@@ -112,7 +110,7 @@ def fit(model, loss_fn, optimizer, X, y, epochs, batch_size, shuffle=True, valid
                 raise FloatingPointError(f"fit: the loss became {value} at epoch {epoch}, batch {batch}")
             loss.backward()
             optimizer.step()
-            total_loss += value * len(index)
+            total_loss += value * len(xb)
             if classification is None:
                 classification = _is_classification(output, yb)
             if classification:

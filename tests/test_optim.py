@@ -1,4 +1,6 @@
 """SGD against steps computed by hand, its argument checks and its state_dict."""
+import re
+
 import numpy as np
 import pytest
 
@@ -60,7 +62,7 @@ def test_parameters_without_gradient_are_left_alone():
     a.grad = np.ones(2)
     optimizer.step()
     np.testing.assert_array_equal(b.data, np.ones(2))
-    assert optimizer.buffers[1] is None
+    assert optimizer.state[1] == {}
     np.testing.assert_allclose(a.data, [-0.5, -0.5])
 
 
@@ -73,7 +75,7 @@ def test_float32_parameters_stay_float32(options):
         p.grad = np.full((3, 2), 0.5, np.float32)
         optimizer.step()
     assert p.data.dtype == np.float32
-    assert all(b is None or b.dtype == np.float32 for b in optimizer.buffers)
+    assert all(value.dtype == np.float32 for state in optimizer.state for value in state.values())
 
 
 def test_the_momentum_buffer_does_not_alias_the_gradient():
@@ -88,20 +90,31 @@ def test_the_momentum_buffer_does_not_alias_the_gradient():
     np.testing.assert_allclose(p.data, [-2.9, -2.9])
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    (dict(lr=0.1, nesterov=True), "SGD: nesterov needs momentum > 0 and dampening = 0, got momentum=0.0"),
-    (dict(lr=0.1, momentum=0.9, dampening=0.1, nesterov=True), "SGD: nesterov needs momentum > 0 and "
-                                                              "dampening = 0, got momentum=0.9, dampening=0.1"),
-    (dict(lr=-0.1), "SGD: lr must be a non-negative number, got -0.1"),
-    (dict(lr=True), "SGD: lr must be a non-negative number, got True"),
-    (dict(lr="0.1"), "SGD: lr must be a non-negative number"),
-    (dict(lr=0.1, momentum=-0.9), "SGD: momentum must be a non-negative number"),
-    (dict(lr=0.1, weight_decay=-1), "SGD: weight_decay must be a non-negative number"),
-    (dict(lr=0.1, dampening=-1), "SGD: dampening must be a non-negative number"),
+@pytest.mark.parametrize("kwargs, error, message", [
+    (dict(lr=0.1, nesterov=True), ValueError,
+     "SGD: nesterov needs momentum > 0 and dampening = 0, got momentum=0.0"),
+    (dict(lr=0.1, momentum=0.9, dampening=0.1, nesterov=True), ValueError,
+     "SGD: nesterov needs momentum > 0 and dampening = 0, got momentum=0.9, dampening=0.1"),
+    (dict(lr=-0.1), ValueError, "SGD: lr must be >= 0, got -0.1"),
+    (dict(lr=True), TypeError, "SGD: lr must be a real number, got True (bool)"),
+    (dict(lr="0.1"), TypeError, "SGD: lr must be a real number, got '0.1' (str)"),
+    (dict(lr=float("nan")), ValueError, "SGD: lr must be a finite number, got nan"),
+    (dict(lr=float("inf")), ValueError, "SGD: lr must be a finite number, got inf"),
+    (dict(lr=0.1, momentum=-0.9), ValueError, "SGD: momentum must be >= 0"),
+    (dict(lr=0.1, weight_decay=-1), ValueError, "SGD: weight_decay must be >= 0"),
+    (dict(lr=0.1, dampening=-1), ValueError, "SGD: dampening must be >= 0"),
+    (dict(lr=0.1, momentum=0.9, nesterov=1), TypeError, "SGD: nesterov must be True or False, got 1 (int)"),
 ])
-def test_bad_arguments(kwargs, message):
-    with pytest.raises(ValueError, match="^" + message.replace("(", r"\(").replace(")", r"\)")):
+def test_bad_arguments(kwargs, error, message):
+    with pytest.raises(error, match="^" + re.escape(message)):
         SGD([nn.Parameter(np.ones(1))], **kwargs)
+
+
+def test_numpy_scalars_are_numbers():
+    optimizer = SGD([nn.Parameter(np.ones(1))], lr=np.float32(0.1), momentum=np.float64(0.9),
+                    nesterov=np.bool_(True))
+    assert (optimizer.lr, optimizer.momentum, optimizer.nesterov) == (float(np.float32(0.1)), 0.9, True)
+    assert type(optimizer.lr) is float and type(optimizer.nesterov) is bool
 
 
 def test_empty_parameter_list():
@@ -149,9 +162,30 @@ def test_load_state_dict_rejects_buffers_that_fit_no_parameter():
     step(params, optimizer, 0)
     state = optimizer.state_dict()
     state["state"][1]["momentum_buffer"] = np.ones(3)
-    with pytest.raises(ValueError, match=r"SGD.load_state_dict: buffer 1 of shape \(3,\) fits no parameter"):
+    with pytest.raises(ValueError, match=re.escape("SGD.load_state_dict: state 1 momentum_buffer is (3,) "
+                                                   "float64 but params[1] is (1, 1) float64")):
         make()[1].load_state_dict(state)
     state = optimizer.state_dict()
     state["state"][2] = {"momentum_buffer": np.ones(2)}
-    with pytest.raises(ValueError, match="buffer 2"):
+    with pytest.raises(ValueError, match=re.escape("SGD.load_state_dict: a state index must be an integer "
+                                                   "in [0, 1], got 2")):
         make()[1].load_state_dict(state)
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda h: h.update(lr=-5), "SGD.load_state_dict: lr must be >= 0, got -5"),
+    (lambda h: h.update(lrr=h.pop("lr")),
+     "SGD.load_state_dict: unknown hyperparameters ['lrr'], missing ['lr']"),
+    (lambda h: h.update(nesterov=True, momentum=0.0), "SGD.load_state_dict: nesterov needs momentum > 0"),
+])
+def test_load_state_dict_checks_the_hyperparameters_and_changes_nothing(change, message):
+    params, optimizer = make()
+    step(params, optimizer, 0)
+    state = optimizer.state_dict()
+    change(state["hyperparameters"])
+    before = optimizer.state_dict()
+    with pytest.raises(ValueError, match="^" + re.escape(message)):
+        optimizer.load_state_dict(state)
+    assert optimizer.hyperparameters == before["hyperparameters"]
+    np.testing.assert_array_equal(optimizer.state[0]["momentum_buffer"],
+                                  before["state"][0]["momentum_buffer"])

@@ -197,7 +197,7 @@ def test_float32_stays_float32_through_fit():
     fit(model, F.cross_entropy, optimizer, X, y, epochs=2, batch_size=16, progress=False)
     for p in model.parameters():
         assert p.data.dtype == np.float32 and p.grad.dtype == np.float32
-    assert all(b.dtype == np.float32 for b in optimizer.buffers)
+    assert all(s["momentum_buffer"].dtype == np.float32 for s in optimizer.state)
     assert model(Tensor(X)).dtype == np.float32
 
 

@@ -7,16 +7,17 @@
 - SVD layers (papers/004 section 5, eq. 13): W = U diag(S) V is stored as three Parameters and
   regularized by -lambda * sum log S; U and V drift from orthonormal under gradient steps and are
   re-orthonormalized periodically by an SVD of U diag(S) V (:class:`SVDLinear`, :class:`Reorthonormalize`).
-- Singular value bounding (Jia et al. 2016, papers/000 reference [6]): every k optimizer steps each
-  singular value is clipped into [1 / (1 + eps), 1 + eps], so kappa(W) <= (1 + eps)^2.
+- Singular value bounding (Jia et al. 2016, cited as reference 6 of [Dworakowski 2019]): every k steps each
+  singular value is clipped into [1 / (1 + eps), 1 + eps], so kappa(W) <= (1 + eps)^2; it is a
+  post-step hook of the optimizer (:class:`SingularValueBounding`).
 
 A penalty enters training through the loss: ``fit(model, lambda out, y: F.cross_entropy(out, y) +
 conditioning_penalty(model, 1e-3), ...)``.
 """
 import numpy
 
-from minidl import backend
-from minidl.autograd import Function, Tensor
+from minidl import backend, checks
+from minidl.autograd import Function, Tensor, bump_version
 from minidl.nn.layers import Conv2d, Linear, check_input
 from minidl.nn.module import Module, Parameter
 
@@ -134,6 +135,7 @@ class SVDLinear(Module):
         """Replace U, S, V in place by the SVD of U diag(S) V (the same W; U, V orthonormal, S >= 0)."""
         U, S, V = _svd((self.U.data * self.S.data) @ self.V.data)
         self.U.data[...], self.S.data[...], self.V.data[...] = U, S, V
+        bump_version(self.U, self.S, self.V)
 
     def extra_repr(self):
         return f"in_features={self.in_features}, out_features={self.out_features}, " \
@@ -176,24 +178,31 @@ def bound_singular_values(layer, eps):
     U, S, Vt = _svd(weight.reshape(weight.shape[0], -1))
     S = S.clip(1.0 / (1.0 + eps), 1.0 + eps)
     weight[...] = ((U * S) @ Vt).reshape(weight.shape)
+    bump_version(layer.weight)
 
 
 class SingularValueBounding:
-    """An optimizer that bounds singular values every ``every`` steps (Jia et al. 2016).
+    """A post-step optimizer hook that bounds singular values every ``every`` steps (Jia et al. 2016).
 
-    It wraps another optimizer (pass it to ``fit`` in its place): ``step()`` runs the inner step, then,
-    every ``every``-th call, :func:`bound_singular_values` on each layer.
+    Register it on the optimizer: ``optimizer.register_step_post_hook(SingularValueBounding(model))``;
+    after every ``every``-th step it runs :func:`bound_singular_values` on each layer.
 
     Args:
-        optimizer: the inner optimizer (zero_grad and step).
         model: a Module whose Linear and Conv2d layers are bounded, or a list of such layers.
         eps: the band half-width; every singular value ends up in [1 / (1 + eps), 1 + eps].
         every: bound after every ``every`` optimizer steps.
+
+    Attributes:
+        steps: the optimizer steps seen so far.
+
+    Raises:
+        TypeError: when eps or every is not a number (NumPy scalars are numbers).
+        ValueError: when every < 1, eps < 0, or there is no Linear or Conv2d layer to bound.
     """
 
-    def __init__(self, optimizer, model, eps=0.05, every=1):
-        if isinstance(every, bool) or not isinstance(every, int) or every < 1:
-            raise ValueError(f"SingularValueBounding: every must be a positive integer, got {every!r}")
+    def __init__(self, model, eps=0.05, every=1):
+        self.every = checks.integer(every, "every", "SingularValueBounding", low=1)
+        self.eps = checks.real(eps, "eps", "SingularValueBounding", low=0)
         if isinstance(model, Module):
             self.layers = [m for m in model.modules() if isinstance(m, (Linear, Conv2d))]
         else:
@@ -201,15 +210,10 @@ class SingularValueBounding:
         if not self.layers or not all(isinstance(m, (Linear, Conv2d)) for m in self.layers):
             raise ValueError("SingularValueBounding: expected a model with Linear or Conv2d layers, or a "
                              "list of them")
-        self.optimizer, self.eps, self.every, self.steps = optimizer, eps, every, 0
+        self.steps = 0
 
-    def zero_grad(self):
-        self.optimizer.zero_grad()
-
-    def step(self):
-        self.optimizer.step()
+    def __call__(self, optimizer, args, kwargs):
         self.steps += 1
         if self.steps % self.every == 0:
             for layer in self.layers:
                 bound_singular_values(layer, self.eps)
-

@@ -4,14 +4,29 @@ Assigning a :class:`Parameter` or a :class:`Module` to an attribute registers it
 finds every weight of a model without lists kept by hand. ``state_dict()`` names them with PyTorch's
 path-like keys (``0.weight``, ``features.3.bias``) so weights move between the two libraries.
 """
-import os
 from collections import OrderedDict
+from collections.abc import Mapping
+from typing import NamedTuple
 
 import numpy
 
-from minidl import backend
-from minidl.autograd import Tensor
-from minidl.files import write_atomically
+from minidl import backend, weight_files
+from minidl.autograd import Tensor, bump_version
+
+
+class IncompatibleKeys(NamedTuple):
+    """The result of :meth:`Module.load_state_dict`, as PyTorch's: keys the model has that the state
+    lacked, and keys the state had that the model lacks."""
+    missing_keys: list
+    unexpected_keys: list
+
+
+def _dtype_hint(dtypes):
+    """The fix for values of the right shape and one other floating dtype: cast the model first."""
+    if len(dtypes) != 1:
+        return ""
+    dtype = next(iter(dtypes))
+    return f"; to load {dtype} weights, convert the model first with model.to(numpy.{dtype})"
 
 
 class Parameter(Tensor):
@@ -113,38 +128,138 @@ class Module:
                 state[prefix + name] = getattr(module, name)
         return state
 
-    def load_state_dict(self, state):
-        """Copy arrays into this model's parameters and buffers, in place.
+    def load_state_dict(self, state_dict, strict=True):
+        """Copy arrays into this model's parameters and buffers, in place; returns the key lists.
 
-        Every key must be present, known and of the right shape and dtype; otherwise a ValueError lists
-        the missing, unexpected and mismatched keys and nothing is changed.
+        Every value is checked before the first write, so a failed load changes nothing: it must be a
+        backend array (a Tensor is refused: pass ``tensor.data``) of the target's shape and dtype. The
+        written parameters get their version bumped (:func:`minidl.autograd.bump_version`), so a
+        backward pass through a graph built before the load can tell that they changed.
+
+        Args:
+            state_dict: a mapping key -> array, keys as :meth:`state_dict` names them.
+            strict: when True (PyTorch's default), every key must be present and known; when False,
+                missing and unexpected keys are allowed and reported in the result.
+
+        Returns:
+            IncompatibleKeys(missing_keys, unexpected_keys), lists of keys in order (PyTorch's result).
+
+        Raises:
+            TypeError: when ``state_dict`` is not a mapping or a value is not a backend array (a
+                Tensor, a list, a host array under CuPy).
+            ValueError: listing the missing and unexpected keys (strict) and the values of another
+                shape or dtype; a dtype mismatch names the fix, ``model.to(dtype)``.
         """
+        where = f"{type(self).__name__}.load_state_dict"
+        if not isinstance(state_dict, Mapping):
+            raise TypeError(f"{where}: expected a mapping key -> array, got {type(state_dict).__name__}")
         own = self.state_dict()
-        missing = [key for key in own if key not in state]
-        unexpected = [key for key in state if key not in own]
-        mismatched = []
+        missing = [key for key in own if key not in state_dict]
+        unexpected = [key for key in state_dict if key not in own]
+        mismatched, dtypes = [], set()
         for key, target in own.items():
-            if key in state:
-                value = state[key]
-                backend.check_on_backend(value, f"{type(self).__name__}.load_state_dict[{key!r}]")
-                if tuple(value.shape) != target.shape or value.dtype != target.dtype:
-                    mismatched.append(f"{key}: expected {target.shape} {target.dtype}, got "
-                                      f"{tuple(value.shape)} {value.dtype}")
-        if missing or unexpected or mismatched:
-            raise ValueError(f"{type(self).__name__}.load_state_dict: missing keys {missing}, "
-                             f"unexpected keys {unexpected}, mismatched {mismatched}")
-        for key, target in own.items():
-            target[...] = state[key]
+            if key not in state_dict:
+                continue
+            value = state_dict[key]
+            if isinstance(value, Tensor):
+                raise TypeError(f"{where}: [{key!r}] is a Tensor; pass its array, tensor.data")
+            backend.check_on_backend(value, f"{where}[{key!r}]")
+            if not backend.is_backend_array(value):
+                raise TypeError(f"{where}: [{key!r}] must be an array, got {type(value).__name__}")
+            if tuple(value.shape) != target.shape or value.dtype != target.dtype:
+                mismatched.append(f"{key}: expected {target.shape} {target.dtype}, got "
+                                  f"{tuple(value.shape)} {value.dtype}")
+                if tuple(value.shape) == target.shape and value.dtype.kind == "f":
+                    dtypes.add(str(value.dtype))
+        if mismatched or (strict and (missing or unexpected)):
+            raise ValueError(f"{where}: missing keys {missing}, unexpected keys {unexpected}, "
+                             f"mismatched {mismatched}{_dtype_hint(dtypes)}")
+        written = []
+        for path, module in self.named_modules():
+            prefix = f"{path}." if path else ""
+            for name, parameter in module._parameters.items():
+                if prefix + name in state_dict:
+                    parameter.data[...] = state_dict[prefix + name]
+                    written.append(parameter)
+            for name in module._buffers:
+                if prefix + name in state_dict:
+                    getattr(module, name)[...] = state_dict[prefix + name]
+        bump_version(*written)
+        return IncompatibleKeys(missing, unexpected)
 
+    # ----------------------------------------------------------------- dtype
+    def to(self, dtype):
+        """Cast every floating parameter, gradient and buffer to ``dtype``, in place; returns self.
+
+        As PyTorch's ``Module.to(dtype)``: the Parameter objects stay the same (an optimizer holding
+        them follows the new arrays), their ``.data`` and ``.grad`` become arrays of the new dtype, and
+        floating buffers (running statistics) are cast too; integer buffers are left alone. The cast
+        parameters get their version bumped, so a graph built before the cast can tell that they changed.
+
+        There is no device move: the device is chosen once per process by MINIDL_BACKEND.
+
+        Args:
+            dtype: a floating dtype (numpy.float64, "float32", ...).
+
+        Raises:
+            TypeError: when ``dtype`` is not a floating dtype (a device name included).
+        """
+        where = f"{type(self).__name__}.to"
+        if isinstance(dtype, str) and dtype.split(":")[0] in ("cpu", "cuda"):
+            raise TypeError(f"{where}: expected a floating dtype, got the device {dtype!r}; the device "
+                            f"is chosen once per process by MINIDL_BACKEND (numpy or cupy)")
+        try:
+            dtype = numpy.dtype(dtype) if dtype is not None else None
+        except TypeError:
+            raise TypeError(f"{where}: expected a floating dtype such as numpy.float64, got "
+                            f"{dtype!r}") from None
+        if dtype is None or dtype.kind != "f":
+            raise TypeError(f"{where}: expected a floating dtype such as numpy.float64, got {dtype}")
+        for module in self.modules():
+            for parameter in module._parameters.values():
+                if parameter.data.dtype != dtype:
+                    parameter.data = parameter.data.astype(dtype)
+                    bump_version(parameter)
+                if parameter.grad is not None and parameter.grad.dtype != dtype:
+                    parameter.grad = parameter.grad.astype(dtype)
+            for name in module._buffers:
+                buffer = getattr(module, name)
+                if buffer.dtype.kind == "f" and buffer.dtype != dtype:
+                    object.__setattr__(module, name, buffer.astype(dtype))
+        return self
+
+    def double(self):
+        """``to(numpy.float64)``: floating parameters, gradients and buffers become float64; returns self."""
+        return self.to(numpy.float64)
+
+    def float(self):
+        """``to(numpy.float32)``: floating parameters, gradients and buffers become float32; returns self."""
+        return self.to(numpy.float32)
+
+    # ----------------------------------------------------------------- files
     def save(self, path):
-        """Write the state_dict to an .npz file (host arrays), atomically: a crash leaves no half file."""
-        arrays = {key: backend.asnumpy(value) for key, value in self.state_dict().items()}
-        write_atomically(path, lambda stream: numpy.savez(stream, **arrays))
+        """Write the state_dict to ``path`` atomically: a crash leaves no half file.
 
-    def load(self, path):
-        """Load weights saved by :meth:`save` (moved to the backend device explicitly)."""
-        with numpy.load(os.fspath(path)) as archive:
-            self.load_state_dict({key: backend.to_device(archive[key]) for key in archive.files})
+        ``*.safetensors`` is written in the safetensors format, which PyTorch loads with
+        ``model.load_state_dict(safetensors.torch.load_file(path))``; any other name is an .npz archive.
+        Returns the absolute path written.
+        """
+        return weight_files.write(path, {key: backend.asnumpy(value)
+                                         for key, value in self.state_dict().items()})
+
+    def load(self, path, strict=True):
+        """Load weights from an .npz or .safetensors file (such as :meth:`save` or PyTorch's
+        ``safetensors.torch.save_file`` writes); returns self.
+
+        The arrays move to the backend device explicitly; nothing changes unless every value fits.
+
+        Raises:
+            FileNotFoundError: when there is no such file.
+            ValueError: naming the file when it is truncated, damaged or not a weight file, and as
+                :meth:`load_state_dict` when its keys, shapes or dtypes do not fit the model.
+        """
+        arrays = weight_files.read(path, f"{type(self).__name__}.load")
+        self.load_state_dict({key: backend.to_device(value) for key, value in arrays.items()}, strict)
         return self
 
     # ----------------------------------------------------------------- display

@@ -83,7 +83,9 @@ def test_orthonormalize_keeps_the_map_and_restores_orthonormal_factors():
     layer.S.data[1] *= -1  # a sign flip is absorbed by U
     W = layer.weight.numpy()
     assert not np.allclose(backend.asnumpy(layer.U.data.T @ layer.U.data), np.eye(4))
+    versions = [p._version for p in (layer.U, layer.S, layer.V)]
     regularizers.Reorthonormalize(every=2).on_epoch_end(2, nn.Sequential(layer), {})
+    assert [p._version for p in (layer.U, layer.S, layer.V)] == [v + 1 for v in versions]
     np.testing.assert_allclose(layer.weight.numpy(), W, atol=1e-12)
     np.testing.assert_allclose(backend.asnumpy(layer.U.data.T @ layer.U.data), np.eye(4), atol=1e-12)
     np.testing.assert_allclose(backend.asnumpy(layer.V.data @ layer.V.data.T), np.eye(4), atol=1e-12)
@@ -106,7 +108,9 @@ def test_singular_value_bounding_clips_into_the_band_and_keeps_the_singular_vect
     layer = nn.Linear(5, 4, dtype=np.float64)
     layer.weight.data[...] = spread_matrix(4, 5, 3)  # singular values 3, 2.17, 1.33, 0.5
     u, _, vt = np.linalg.svd(layer.weight.numpy(), full_matrices=False)
+    version = layer.weight._version
     regularizers.bound_singular_values(layer, eps=0.5)
+    assert layer.weight._version == version + 1
     np.testing.assert_allclose(spectrum.singular_values(layer), [1.5, 1.5, 4 / 3, 1 / 1.5], rtol=1e-12)
     np.testing.assert_allclose(layer.weight.numpy(), (u * [1.5, 1.5, 4 / 3, 1 / 1.5]) @ vt, atol=1e-12)
     assert spectrum.condition_number(layer) <= 1.5 ** 2 + 1e-12
@@ -117,21 +121,31 @@ def test_singular_value_bounding_clips_into_the_band_and_keeps_the_singular_vect
     assert values.max() <= 1.1 + 1e-6 and values.min() >= 1 / 1.1 - 1e-6
 
 
-def test_singular_value_bounding_wraps_the_optimizer_and_bounds_every_k_steps():
+def test_singular_value_bounding_is_a_post_step_hook_that_bounds_every_k_steps():
     minidl.manual_seed(0)
     model = nn.Sequential(nn.Linear(3, 3))
-    inner = optim.SGD(model.parameters(), lr=0.5)
-    bounded = regularizers.SingularValueBounding(inner, model, eps=0.01, every=2)
+    optimizer = optim.SGD(model.parameters(), lr=0.5)
+    bounding = regularizers.SingularValueBounding(model, eps=0.01, every=2)
+    handle = optimizer.register_step_post_hook(bounding)
     x = Tensor(np.ones((2, 3), dtype=np.float32))
 
     def in_band():
         return np.all(np.abs(np.log(spectrum.singular_values(model[0]))) <= np.log(1.01) + 1e-6)
 
     for step in range(1, 5):
-        bounded.zero_grad()
+        optimizer.zero_grad()
         (model(x) * model(x)).sum().backward()
-        bounded.step()
+        optimizer.step()
         assert in_band() == (step % 2 == 0)
-    assert bounded.steps == 4
+    assert bounding.steps == 4
+    handle.remove()
+    optimizer.zero_grad()
+    (model(x) * model(x)).sum().backward()
+    optimizer.step()
+    optimizer.step()
+    assert bounding.steps == 4 and not in_band()
     with pytest.raises(ValueError, match="Linear or Conv2d"):
-        regularizers.SingularValueBounding(inner, nn.Sequential(nn.ReLU()))
+        regularizers.SingularValueBounding(nn.Sequential(nn.ReLU()))
+    with pytest.raises(ValueError, match="^SingularValueBounding: every must be an integer >= 1, got 0"):
+        regularizers.SingularValueBounding(model, every=0)
+    assert regularizers.SingularValueBounding(model, eps=np.float32(0.5)).eps == 0.5

@@ -158,7 +158,7 @@ def test_sgd_steps_match_numpy():
         buffer = d.copy() if buffer is None else np.float32(0.9) * buffer + d
         expected = expected - np.float32(0.1) * (d + np.float32(0.9) * buffer)
     assert backend.is_backend_array(p.data) and p.data.dtype == np.float32
-    assert backend.is_backend_array(optimizer.buffers[0])
+    assert backend.is_backend_array(optimizer.state[0]["momentum_buffer"])
     np.testing.assert_allclose(host(p.data), expected, rtol=1e-5, atol=1e-6)
 
 

@@ -1,0 +1,77 @@
+"""Weight files: named host arrays written to and read from .npz or .safetensors files.
+
+The format follows the file name: ``*.safetensors`` is the safetensors format (the ``safetensors``
+package's NumPy API), which PyTorch reads with ``safetensors.torch.load_file``; any other name is a NumPy
+.npz archive. Writes are atomic (:func:`minidl.files.write_atomically`). A file that cannot be read raises
+a ValueError naming the file and what is wrong with it, before any array reaches a model.
+"""
+import io
+import os
+import zipfile
+import zlib
+
+import numpy
+import safetensors
+import safetensors.numpy
+
+from minidl.files import write_atomically
+
+SAFETENSORS = ".safetensors"
+_ZIP_MAGIC = b"PK\x03\x04"
+_NPY_MAGIC = b"\x93NUMPY"
+
+
+def is_safetensors(path):
+    """True when ``path`` names a .safetensors file (by its suffix, case-insensitive)."""
+    return os.fspath(path).lower().endswith(SAFETENSORS)
+
+
+def write(path, arrays):
+    """Write ``arrays`` (an ordered mapping name -> host NumPy array) to ``path`` atomically.
+
+    Returns:
+        the absolute path written.
+    """
+    arrays = {key: numpy.ascontiguousarray(value) for key, value in arrays.items()}
+    if is_safetensors(path):
+        return write_atomically(path, safetensors.numpy.save(arrays))
+    return write_atomically(path, lambda stream: numpy.savez(stream, **arrays))
+
+
+def read(path, where):
+    """Read every array of a weight file into a dict name -> host NumPy array.
+
+    Args:
+        path: a .safetensors file, or an .npz archive (any other name).
+        where: the caller, named in errors.
+
+    Raises:
+        FileNotFoundError: when there is no such file.
+        ValueError: naming the file and what is wrong with it: truncated, a member with a bad CRC, a
+            single-array .npy file, pickled objects, a dtype NumPy lacks (bfloat16), or not a weight
+            file at all.
+    """
+    path = os.fspath(path)
+    with open(path, "rb") as stream:
+        content = stream.read()
+    if is_safetensors(path):
+        try:
+            return dict(safetensors.numpy.load(content))
+        except safetensors.SafetensorError as error:
+            raise ValueError(f"{where}: {path!r} is not a readable safetensors file ({error})") from None
+        except KeyError as error:  # the NumPy API knows no such dtype (BF16, F8_E4M3, ...)
+            raise ValueError(f"{where}: {path!r} holds {error.args[0]} tensors, which NumPy cannot "
+                             f"represent; convert them to float32 before saving, e.g. "
+                             f"{{k: v.float() for k, v in state.items()}} in PyTorch") from None
+    if content.startswith(_NPY_MAGIC):
+        raise ValueError(f"{where}: {path!r} is a .npy file holding a single array, not an .npz archive "
+                         f"of named weights (write weight files with Module.save)")
+    if not content.startswith(_ZIP_MAGIC):
+        raise ValueError(f"{where}: {path!r} is not an .npz archive (no zip header); weight files are "
+                         f".npz or .safetensors")
+    try:
+        with numpy.load(io.BytesIO(content), allow_pickle=False) as archive:
+            return {key: archive[key] for key in archive.files}
+    except (zipfile.BadZipFile, zlib.error, EOFError, ValueError, OSError) as error:
+        raise ValueError(f"{where}: {path!r} is a damaged .npz archive ({type(error).__name__}: "
+                         f"{error})") from None
