@@ -205,6 +205,6 @@ def summary_line(claims):
     """'k of n hold, j do not, i inconclusive' (or that nothing was judged) for a list of Claims."""
     counts = {v: sum(c.verdict == v for c in claims) for v in VERDICTS}
     if counts[NOT_JUDGED] == len(claims):
-        return f"{len(claims)} claims, not judged (smoke run)."
+        return f"{len(claims)} claim(s), not judged (smoke run)."
     return (f"{counts[HOLDS]} of {len(claims)} hold, {counts[DOES_NOT_HOLD]} do not, "
             f"{counts[INCONCLUSIVE]} inconclusive.")

@@ -1,0 +1,125 @@
+"""The engine: settings resolved in one place, every trial stored at once, a killed sweep resumes without
+recomputing a finished trial and ends with the same report, a folder of another run is refused, and Ray
+workers give the serial run's bits."""
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+import engine_toy
+from minidl.experiments import engine, stats
+
+TESTS = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(TESTS)
+
+
+def _args(*argv):
+    parser = argparse.ArgumentParser()
+    engine.add_arguments(parser, engine_toy.EXPERIMENT)
+    return parser.parse_args(list(argv))
+
+
+def test_an_explicit_flag_beats_the_quick_preset():
+    assert engine.resolve(engine_toy.EXPERIMENT, _args())["points"] == 50
+    quick = engine.resolve(engine_toy.EXPERIMENT, _args("--quick"))
+    assert (quick["points"], quick["seeds"], quick["quick"]) == (20, 2, True)
+    assert engine.resolve(engine_toy.EXPERIMENT, _args("--quick", "--points", "7"))["points"] == 7
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--points", "0"], "--points must be positive, got 0"),
+    (["--seeds", "0"], "--seeds must be positive, got 0"),
+    (["--noise", "nan"], "--noise must be a finite number, got nan"),
+    (["--noise", "-1"], "--noise must be 0 or more, got -1.0")])
+def test_bad_settings_are_refused_before_any_file(argv, message):
+    with pytest.raises(engine.UsageError) as error:
+        engine.resolve(engine_toy.EXPERIMENT, _args(*argv))
+    assert str(error.value) == message
+
+
+def test_a_run_writes_every_file_from_the_stored_trials(tmp_path):
+    settings = engine.settings_of(engine_toy.EXPERIMENT, seeds=4)
+    summary = engine.run(engine_toy.EXPERIMENT, settings, tmp_path, progress=False)
+    names = sorted(os.listdir(tmp_path))
+    assert names == ["README.md", "fits.csv", "fits.png", "report.md", "settings.json", "summary.json",
+                     "trials"]
+    assert len(os.listdir(tmp_path / "trials")) == 8
+    assert summary["claims"][0].verdict == stats.HOLDS and summary["claims"][0].n == 4
+    stored = json.loads((tmp_path / "summary.json").read_text())
+    assert stored["claims"][0]["verdict"] == "holds" and stored["settings"] == settings
+    report = (tmp_path / "report.md").read_text()
+    assert "n = 4" in report and "95 % CI" in report and "Smoke run" not in report
+    assert "## How this run differs from the paper" in report and "(mean over 4 seeds)" in report
+    readme = (tmp_path / "README.md").read_text()
+    for name in ("fits.csv", "fits.png", "summary.json", "report.md", "settings.json", "`fit`", "`seed`"):
+        assert name in readme
+
+
+def test_a_quick_run_is_a_smoke_run_without_verdicts(tmp_path):
+    settings = engine.settings_of(engine_toy.EXPERIMENT, quick=True)
+    summary = engine.run(engine_toy.EXPERIMENT, settings, tmp_path, progress=False)
+    assert summary["claims"][0].verdict == stats.NOT_JUDGED
+    report = (tmp_path / "report.md").read_text()
+    assert report.splitlines()[2].startswith("> **Smoke run**")
+    assert "**holds**" not in report and "**does not hold**" not in report
+
+
+def test_a_folder_of_another_run_is_refused_and_left_unchanged(tmp_path):
+    engine.run(engine_toy.EXPERIMENT, engine.settings_of(engine_toy.EXPERIMENT, quick=True), tmp_path,
+               progress=False)
+    before = {name: (tmp_path / name).read_bytes() for name in ("settings.json", "report.md")}
+    other = engine.settings_of(engine_toy.EXPERIMENT, quick=True, points=30)
+    with pytest.raises(engine.UsageError, match="other settings .*points: 20 there, 30 here"):
+        engine.run(engine_toy.EXPERIMENT, other, tmp_path, progress=False)
+    assert before == {name: (tmp_path / name).read_bytes() for name in before}
+    (tmp_path.parent / "stray").mkdir(exist_ok=True)
+    (tmp_path.parent / "stray" / "notes.txt").write_text("mine")
+    with pytest.raises(engine.UsageError, match="holds files but no settings.json"):
+        engine.run(engine_toy.EXPERIMENT, other, tmp_path.parent / "stray", progress=False)
+
+
+def _sweep(out, log, sleep):
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([ROOT, TESTS]), TOY_LOG=str(log), TOY_SLEEP=sleep)
+    return subprocess.Popen([sys.executable, "-m", "engine_toy", "--out", str(out), "--seeds", "4",
+                             "--no-progress"], env=env, stdout=subprocess.DEVNULL)
+
+
+def test_a_killed_sweep_resumes_without_recomputing_and_ends_with_the_same_report(tmp_path):
+    whole = tmp_path / "whole"
+    assert _sweep(whole, tmp_path / "whole.log", "0").wait(timeout=120) == 0
+    out, log = tmp_path / "killed", tmp_path / "killed.log"
+    process = _sweep(out, log, "0.4")
+    deadline = time.monotonic() + 120
+    while len(os.listdir(out / "trials") if (out / "trials").is_dir() else []) < 3:
+        assert time.monotonic() < deadline and process.poll() is None
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    finished = {name for name in os.listdir(out / "trials") if not name.startswith(".")}
+    assert 3 <= len(finished) < 8 and not (out / "report.md").exists()
+    ran_before = len(log.read_text().splitlines())
+    assert _sweep(out, log, "0").wait(timeout=120) == 0
+    rerun = log.read_text().splitlines()[ran_before:]
+    assert len(rerun) == 8 - len(finished)          # only the unfinished trials ran again
+    for name in finished:
+        slope, seed = name[len("slope="):-len(".json")].split(",seed=")
+        assert f"{float(slope)} {seed}" not in rerun
+    for name in ("report.md", "fits.csv", "summary.json", "README.md"):
+        assert (out / name).read_bytes() == (whole / name).read_bytes()
+
+
+def test_ray_workers_give_the_serial_bits(tmp_path, monkeypatch):
+    pytest.importorskip("ray")
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([ROOT, TESTS]))
+    settings = engine.settings_of(engine_toy.EXPERIMENT, seeds=2)
+    engine.run(engine_toy.EXPERIMENT, settings, tmp_path / "serial", progress=False)
+    engine.run(engine_toy.EXPERIMENT, settings, tmp_path / "ray", workers=2, progress=False)
+    for name in sorted(os.listdir(tmp_path / "serial" / "trials")):
+        assert (tmp_path / "ray" / "trials" / name).read_bytes() == \
+            (tmp_path / "serial" / "trials" / name).read_bytes()
+    assert (tmp_path / "ray" / "report.md").read_bytes() == (tmp_path / "serial" / "report.md").read_bytes()
