@@ -460,9 +460,9 @@ def _report(experiment, settings, results):
     for table in (t for t in results.tables if t.in_report):
         lines += ["", f"## {table.caption}", "", markdown_table(table.rows, list(table.columns))]
     if results.figures:
-        lines += ["", "## Figures", ""]
+        lines += ["", "## Figures"]
         for figure in results.figures:
-            lines += [f"![{figure.caption}]({figure.name})", "", f"*{figure.caption} ({figure.shows}).*", ""]
+            lines += ["", f"![{figure.caption}]({figure.name})", "", f"*{figure.caption} ({figure.shows}).*"]
     if results.notes:
         lines += ["", "## How this run differs from the paper", ""]
         lines += [f"- {note}" for note in results.notes]
