@@ -45,8 +45,8 @@ def _add_experiment(commands, name, module_name):
         module = importlib.import_module(module_name)
     except ImportError as error:
         sub = commands.add_parser(name, help=f"(unavailable: {error})")
-        sub.add_argument("ignored", nargs=argparse.REMAINDER, help="this subcommand's flags")
-        sub.set_defaults(run=_unavailable(name, error))
+        engine.add_run_options(sub, name)
+        sub.set_defaults(run=_unavailable(name, error), unavailable=True)
         return
     experiment = getattr(module, "EXPERIMENT", None)
     help_text = experiment.help if experiment is not None else module.HELP
@@ -101,7 +101,7 @@ def build_parser():
     parser.add_argument("--version", action="version", version=f"minidl {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for module_name in EXPERIMENTS:
-        _add_experiment(commands, module_name.rsplit(".", 1)[1], module_name)
+        _add_experiment(commands, module_name.rsplit(".", 1)[-1], module_name)
     reproduce = commands.add_parser("reproduce", help="reproduce a paper's finding (--list names them)")
     reproduce.add_argument("--list", action="store_true", help="list the reproductions and exit")
     names = reproduce.add_subparsers(dest="name", metavar="NAME")
@@ -126,7 +126,10 @@ def _list_or_ask(parser):
 
 def main(argv=None):
     """Run the command line ``argv``; 0 on success, 2 (with one line on stderr) on a user's mistake."""
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, unknown = parser.parse_known_args(argv)
+    if unknown and not getattr(args, "unavailable", False):    # only its module knows its own flags
+        parser.error(f"unrecognized arguments: {' '.join(unknown)}")
     try:
         args.run(args)
     except engine.UsageError as error:
