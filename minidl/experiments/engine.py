@@ -162,9 +162,9 @@ class Experiment:
     help: str
     settings: tuple
     quick: dict
-    conditions: object
     trial: object
     finish: object
+    conditions: object = None
     seeds: int = 5
     plan: object = None
     check: object = None
@@ -175,6 +175,8 @@ class Experiment:
         if unknown or len(set(names)) != len(names):
             raise ValueError(f"Experiment {self.name!r}: QUICK names unknown settings {sorted(unknown)} "
                              f"or a setting is declared twice")
+        if (self.conditions is None) == (self.plan is None):
+            raise ValueError(f"Experiment {self.name!r}: give conditions or plan, exactly one of them")
 
     def all_settings(self):
         return (Setting("seed", 0, "first seed; trials use seed, seed + 1, ...", check=nonnegative),
