@@ -52,6 +52,7 @@ import math
 import os
 import re
 import sys
+import time
 from dataclasses import dataclass, field
 
 from minidl.experiments import stats
@@ -115,10 +116,12 @@ class Setting:
 
 @dataclass(frozen=True)
 class Trial:
-    """One stored trial: its condition (dict), seed (int) and the records its trial function returned."""
+    """One stored trial: its condition (dict), seed (int), the records its trial function returned, and
+    the wall seconds it took (for the summary; never in report.md, which must not depend on timing)."""
     condition: dict
     seed: int
     records: object
+    seconds: float = math.nan
 
 
 @dataclass(frozen=True)
@@ -311,9 +314,10 @@ def run(experiment, settings, out, workers=1, address=None, gpus_per_trial=1.0, 
     address = _address(address)
     results = _on_ray(experiment, settings, todo, workers, address, gpus_per_trial) \
         if _ray_wanted(workers, address) else \
-        ((condition, seed, experiment.trial(settings, condition, seed)) for condition, seed in todo)
-    for condition, seed, records in results:
-        folder.json(_trial_name(condition, seed), {"condition": condition, "seed": seed, "records": records})
+        ((condition, seed, _timed(experiment.trial, settings, condition, seed)) for condition, seed in todo)
+    for condition, seed, (records, seconds) in results:
+        folder.json(_trial_name(condition, seed), {"condition": condition, "seed": seed, "records": records,
+                                                   "seconds": seconds})
         bar.update()
     bar.close()
     return finish_run(experiment, settings, folder)
@@ -361,7 +365,7 @@ def _load(folder, condition, seed):
     if stored["condition"] != json.loads(json.dumps(condition)) or stored["seed"] != seed:
         raise UsageError(f"{path} holds the trial {stored['condition']} seed {stored['seed']}, not "
                          f"{condition} seed {seed}; give a new --out")
-    return Trial(stored["condition"], stored["seed"], stored["records"])
+    return Trial(stored["condition"], stored["seed"], stored["records"], stored.get("seconds", math.nan))
 
 
 def _address(address):
@@ -403,7 +407,14 @@ def _on_ray(experiment, settings, todo, workers, address, gpus_per_trial):
 def _one_blas_thread(trial, settings, condition, seed):
     from threadpoolctl import threadpool_limits
     with threadpool_limits(limits=1):
-        return trial(settings, condition, seed)
+        return _timed(trial, settings, condition, seed)
+
+
+def _timed(trial, settings, condition, seed):
+    """(records, wall seconds) of one trial."""
+    started = time.perf_counter()
+    records = trial(settings, condition, seed)
+    return records, time.perf_counter() - started
 
 
 # --------------------------------------------------------------------- finishing
@@ -423,7 +434,8 @@ def stored_trials(experiment, settings, folder):
 def finish_run(experiment, settings, folder):
     """Build the run's files from its stored trials only: tables, figures, summary.json, README.md and,
     last, report.md. Returns summary.json's content with the Claim objects under "claims"."""
-    results = experiment.finish(settings, stored_trials(experiment, settings, folder))
+    trials = stored_trials(experiment, settings, folder)
+    results = experiment.finish(settings, trials)
     for table in results.tables:
         undescribed = [c for row in table.rows for c in row if c not in table.columns]
         if undescribed:
@@ -435,7 +447,8 @@ def finish_run(experiment, settings, folder):
         figure.figure.suptitle(f"{title} ({figure.shows})" if title else figure.shows)
         folder.figure(figure.name, figure.figure)
     summary = {"experiment": experiment.name, "settings": settings, "smoke_run": settings["quick"],
-               "claims": [claim.as_dict() for claim in results.claims], "summary": results.summary}
+               "claims": [claim.as_dict() for claim in results.claims], "summary": results.summary,
+               "trial_seconds": sum(trial.seconds for trial in trials)}
     folder.json("summary.json", summary)
     folder.text("README.md", _readme(experiment, results))
     folder.text("report.md", _report(experiment, settings, results))
@@ -475,10 +488,10 @@ def _readme(experiment, results):
     lines = [f"# {experiment.name}: the files of this run", "", experiment.help, "",
              f"- `{SETTINGS_FILE}`: the experiment's name and every setting of the run; a later run into "
              "this folder must have the same ones (it then resumes).",
-             f"- `{TRIALS}/`: one JSON file per finished trial, its condition, seed and records; every "
+             f"- `{TRIALS}/`: one JSON file per finished trial: its condition, seed, records and wall seconds; every "
              "other file is built from these alone.",
              "- `summary.json`: the settings, the claims (verdict, n, mean effect, 95 % interval, test, "
-             "null control) and the summary numbers.",
+             "null control), the summary numbers and trial_seconds, the wall time of all trials summed.",
              "- `report.md`: the report: claims, tables, figures, departures from the paper.",
              "- `README.md`: this file."]
     for figure in results.figures:
