@@ -148,9 +148,9 @@ class Figure:
 @dataclass(frozen=True)
 class Results:
     """What :func:`finish_run` writes: see the module docstring. ``paper`` names the paper by its key
-    and the sections reproduced, e.g. "[Dworakowski 2019, sec. 5.4, figs. 14-17]"."""
+    and the sections reproduced, e.g. "[Dworakowski 2019, sec. 5.4, figs. 14-17]" (empty: no paper)."""
     title: str
-    paper: str
+    paper: str = ""
     claims: list = field(default_factory=list)
     tables: list = field(default_factory=list)
     figures: list = field(default_factory=list)
@@ -464,7 +464,9 @@ def _report(experiment, settings, results):
     lines = [f"# {results.title}", ""]
     if settings["quick"]:
         lines += [SMOKE_BANNER, ""]
-    lines += [f"Reproduces: {results.paper}", "", "## Settings", ""]
+    if results.paper:
+        lines += [f"Reproduces: {results.paper}", ""]
+    lines += ["## Settings", ""]
     lines += [f"- {key}: {value}" for key, value in settings.items()]
     if results.claims:
         lines += ["", "## Does the paper's finding hold here?", "",

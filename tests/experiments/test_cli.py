@@ -44,16 +44,29 @@ def test_every_option_has_help_with_its_default(toy):
     (["--epochs", "0"], "--epochs must be 1 or more, got 0"),
     (["--lr", "nan"], "--lr must be a finite number, got nan"),
     (["--workers", "0"], "--workers must be 1 or more, got 0")])
-def test_bad_flags_of_a_module_exit_2_with_one_line_before_any_file(tmp_path, capsys, argv, message):
+def test_bad_flags_of_a_module_off_the_engine_exit_2_with_one_line_before_any_file(tmp_path, capsys, argv,
+                                                                                   message):
     out = tmp_path / "run"
-    assert cli.main(["digits", "--out", str(out)] + argv) == 2
-    assert capsys.readouterr().err == f"minidl digits: {message}\n" and not out.exists()
+    assert cli.main(["spectrum", "--out", str(out)] + argv) == 2
+    assert capsys.readouterr().err == f"minidl spectrum: {message}\n" and not out.exists()
 
 
-def test_bad_flags_of_an_engine_experiment_exit_2_before_any_file(tmp_path, capsys, toy):
+@pytest.mark.parametrize("argv, message", [
+    (["onenow", "--epochs", "0"], "minidl onenow: --epochs must be positive, got 0"),
+    (["onenow", "--seeds", "0"], "minidl onenow: --seeds must be positive, got 0"),
+    (["onenow", "--paths", "0"], "minidl onenow: --paths must be positive, got 0"),
+    (["onenow", "--lr", "nan"], "minidl onenow: --lr must be a finite number, got nan"),
+    (["onenow", "--dropout", "0.1", "inf"], "minidl onenow: --dropout must be a finite number, got inf"),
+    (["digits", "--quick", "--momentum", "1.5"], "minidl digits: --momentum must be in [0, 1), got 1.5")])
+def test_bad_flags_of_an_engine_experiment_exit_2_before_any_file(tmp_path, capsys, argv, message):
     out = tmp_path / "run"
-    assert cli.main([toy, "--quick", "--seeds", "0", "--out", str(out)]) == 2
-    assert capsys.readouterr().err == f"minidl {toy}: --seeds must be positive, got 0\n" and not out.exists()
+    assert cli.main(argv + ["--out", str(out)]) == 2
+    assert capsys.readouterr().err == message + "\n" and not out.exists()
+
+
+def test_an_explicit_flag_beats_quick(tmp_path):
+    assert cli.main(["digits", "--quick", "--epochs", "2", "--out", str(tmp_path)]) == 0
+    assert len((tmp_path / "history.csv").read_text().splitlines()) == 1 + 2
 
 
 def test_workers_without_ray_name_the_extra(tmp_path, capsys, monkeypatch, toy):
