@@ -2,48 +2,72 @@
 
 Writing an experiment
 ---------------------
-An experiment module keeps only its science and declares one :class:`Experiment` named ``EXPERIMENT``;
-the ``minidl`` command finds it there and gives it a subcommand. The parts:
+An experiment module keeps only its science and ends with one ``EXPERIMENT = engine.Experiment(...)``;
+the ``minidl`` command (cli.py, EXPERIMENTS or REPRODUCTIONS) finds it and gives it a subcommand. The
+parts, all keyword arguments of :class:`Experiment`:
 
+``name``, ``help``
+    The subcommand's name and one-line help.
 ``settings``
-    A tuple of :class:`Setting`, one per command-line flag: ``Setting("epochs", 300, "training epochs",
-    check=positive)`` becomes ``--epochs`` (type taken from the default, help text showing the default and
-    the QUICK value). ``check`` is one of the checks below (or any function value -> message or None).
-    Float settings must be finite. Every experiment also gets ``seed`` (first seed, default 0) and
-    ``seeds`` (how many, default ``Experiment.seeds``), and the run options --out, --quick,
-    --no-progress, --workers, --address and --gpus-per-trial (not settings: they do not change results).
+    A tuple of :class:`Setting`, one per flag: ``Setting("epochs", 300, "training epochs",
+    check=positive)`` becomes ``--epochs`` with type int (from the default; give ``type=`` when the
+    default is None or a list), help text ending "(default: 300; --quick: 40)", ``choices=`` and
+    ``nargs="*"`` as in argparse. ``check`` is :func:`positive`, :func:`nonnegative`, :func:`probability`
+    or any function value -> None or the problem ("must be ..."), applied to each item of a list. Every
+    float must be finite. The engine adds ``seed`` (first seed, default 0) and ``seeds`` (how many,
+    default ``Experiment.seeds``), and ``settings["quick"]``, True under --quick. Not settings (they do
+    not change results): --out, --quick, --no-progress, --workers, --address, --gpus-per-trial.
+    ``check=`` on the Experiment takes settings -> None or a problem, for checks across settings.
 ``quick``
-    ``{name: value}``, the QUICK preset (a smoke run of under a minute). Applied in one place
-    (:func:`resolve`): defaults, then QUICK under --quick, then every flag given explicitly on the command
-    line, so ``--quick --epochs 5`` runs 5 epochs. ``settings["quick"]`` tells the run it is a smoke run.
+    ``{name: value}``, the QUICK preset (a smoke run of about a minute). :func:`resolve` is the one place
+    it is applied: defaults, then QUICK under --quick, then every flag given on the command line, so
+    ``--quick --epochs 5`` runs 5 epochs. Everything is checked before any work or file.
 ``conditions(settings) -> list of dict``
     The conditions compared, each a small JSON-able dict, e.g. ``{"env": "normal", "rate": 0.25}``.
-    The runner runs every condition with every seed ``settings["seed"] ... + seeds - 1``. An experiment
-    whose conditions need other seed lists gives ``plan(settings) -> list of (condition, seed)`` instead.
+    The runner runs each with every seed ``seed, seed + 1, ..., seed + seeds - 1`` (condition-major).
+    Or give ``plan(settings) -> list of (condition, seed)`` instead, when some conditions run at other
+    seeds (onenow runs dropout and its policy study at the first seed only). Exactly one of the two.
 ``trial(settings, condition, seed) -> records``
-    A pure, module-level function: it draws every random number from ``seed`` (and settings), writes
-    nothing, prints nothing, and returns JSON-able records (dicts, lists, str, int, float, bool, None).
-    Floats survive JSON exactly (repr round-trips), so stored and fresh records are the same bits.
+    A pure, module-level function (Ray workers import it by name): it draws every random number from
+    ``seed`` and the settings (``minidl.manual_seed(seed)``, ``numpy.random.default_rng(seed)``), writes
+    no file, prints nothing, shows no progress bar, and returns JSON-able records: dicts, lists, str,
+    int, float, bool, None (convert NumPy arrays with ``.tolist()`` and NumPy scalars with float()).
+    Keep wall-clock times out of records (the engine times each trial itself). Floats are stored
+    exactly, NaN and infinity included, so stored and fresh records are the same bits.
 ``finish(settings, trials) -> Results``
-    Builds everything the reader sees from the stored trials only: a list of :class:`Trial`
-    (condition, seed, records) in plan order. It returns :class:`Results`: ``claims`` (from
-    :mod:`minidl.experiments.stats`; pass ``smoke=settings["quick"]``), ``tables`` (:class:`Table`, one
-    CSV each, every column described), ``figures`` (:class:`Figure`, each saying which seeds it shows:
-    :func:`one_seed` or :func:`over_seeds`), a ``summary`` dict and ``notes`` (how the run differs from
-    the paper). Helpers: :func:`select` picks trials by condition.
+    Builds everything the reader sees from the stored trials only. ``trials`` is a list of
+    :class:`Trial` (``condition``, ``seed``, ``records``, ``seconds``) in plan order; :func:`select`
+    picks those whose condition matches, e.g. ``select(trials, env="sine", rate=0.5)``. It returns
+    :class:`Results`:
 
-The engine then does the rest (:func:`finish_run`): CSV files, PNG figures, summary.json (settings,
-claims, summary), report.md (a smoke-run banner on quick runs, the claims with n, mean effect, interval
-and test, tables, figures, the departures from the paper) and README.md naming every file and column.
+    - ``title``; ``paper``: citation key and sections, "[Dworakowski 2019, sec. 5.4]" ('' for none);
+    - ``claims``: :class:`minidl.experiments.stats.Claim` objects from ``stats.paired`` (two conditions,
+      values in the same seed order), ``stats.one_sample`` (against a number from the paper) or
+      ``stats.ordering`` (several conditions), always with ``smoke=settings["quick"]``, and a null
+      control (``control=`` another Claim) where the statistic might agree by construction;
+    - ``tables``: :class:`Table` (file name, caption, rows as dicts, ``{column: meaning}`` for every
+      column, in that order; ``in_report=True`` also prints it in report.md);
+    - ``figures``: :class:`Figure` (file name, caption, matplotlib figure, ``shows``:
+      ``one_seed(seed)`` or ``over_seeds(n)``, appended to the figure's title);
+    - ``summary``: a JSON-able dict of headline numbers; ``notes``: how the run differs from the paper.
+
+The engine then writes (:func:`finish_run`) the CSV files, the PNG figures, summary.json (experiment,
+settings, smoke_run, claims, summary, trial_seconds), README.md (every file and column) and, last,
+report.md (a smoke-run banner on quick runs, settings, the claims with n, mean effect, 95 % interval
+and test, tables, figures, departures). report.md depends on the stored records alone, never on timing.
 
 Running
 -------
-:func:`run` stores each finished trial at once, atomically, as ``trials/<condition>-seed<S>.json`` in
-the run folder, beside ``settings.json``. Run again with the same command and finished trials are read
-back, not recomputed, so a sweep killed at any moment resumes, and ends with the same report.md bytes.
-A folder holding a run with other settings, or files from something else, is refused (:class:`UsageError`).
-``--workers N`` runs trials in N processes on a local Ray, ``--address`` (or RAY_ADDRESS) on a Ray
-cluster, each trial with one BLAS thread; the records are the same bits as the serial run's.
+:func:`run` stores each finished trial at once, atomically, as ``trials/<condition>,seed=<S>.json``
+in the run folder, beside ``settings.json``. Run the same command again and finished trials are read
+back, not recomputed: a sweep killed at any moment resumes and ends with the same report.md bytes. A
+folder holding another run (other experiment or settings), or files of something else, is refused
+with :class:`UsageError`; the command line prints it as one line and exits with status 2. The progress
+bar counts trials and shows only on a terminal, never with --no-progress. ``--workers N`` runs trials in
+N processes on a local Ray (``minidl[cluster]``), ``--address HOST:PORT`` or RAY_ADDRESS on a Ray
+cluster, each trial with one BLAS thread and, under MINIDL_BACKEND=cupy, ``--gpus-per-trial`` of a GPU;
+records are the same bits as the serial run's. In a notebook or test: ``settings = settings_of(EXPERIMENT,
+quick=True, epochs=5)`` then ``run(EXPERIMENT, settings, folder)``.
 """
 import argparse
 import importlib.util
@@ -305,8 +329,8 @@ def run(experiment, settings, out, workers=1, address=None, gpus_per_trial=1.0, 
     Raises:
         UsageError: when ``out`` holds a run with other settings, or files of something else.
     """
+    plan = _checked_plan(experiment, settings)
     folder = _claim_folder(out, experiment, settings)
-    plan = experiment.trials(settings)
     todo = [(condition, seed) for condition, seed in plan if _load(folder, condition, seed) is None]
     from tqdm import tqdm
     bar = tqdm(total=len(plan), initial=len(plan) - len(todo), desc=experiment.name, unit="trial",
@@ -316,11 +340,34 @@ def run(experiment, settings, out, workers=1, address=None, gpus_per_trial=1.0, 
         if _ray_wanted(workers, address) else \
         ((condition, seed, _timed(experiment.trial, settings, condition, seed)) for condition, seed in todo)
     for condition, seed, (records, seconds) in results:
-        folder.json(_trial_name(condition, seed), {"condition": condition, "seed": seed, "records": records,
-                                                   "seconds": seconds})
+        stored = {"condition": condition, "seed": seed, "records": records, "seconds": seconds}
+        try:
+            text = json.dumps(stored, indent=1)
+        except TypeError as error:
+            raise TypeError(f"run: the records of {experiment.name}'s trial {condition} seed {seed} are not "
+                            f"JSON-able ({error}); return dicts, lists, str, int, float, bool or None") from None
+        folder.text(_trial_name(condition, seed), text + "\n")
         bar.update()
     bar.close()
     return finish_run(experiment, settings, folder)
+
+
+def _checked_plan(experiment, settings):
+    """The run's (condition, seed) pairs, each stored under its own file name.
+
+    Raises:
+        UsageError: when the settings give no trial at all.
+        ValueError: when two trials would share a file (the same condition and seed twice, or conditions
+            whose names differ only in characters a file name cannot hold).
+    """
+    plan = experiment.trials(settings)
+    if not plan:
+        raise UsageError("these settings give no trial to run")
+    names = [_trial_name(condition, seed) for condition, seed in plan]
+    if len(set(names)) != len(names):
+        raise ValueError(f"run: {experiment.name} plans trials that share a file name: "
+                         f"{sorted({n for n in names if names.count(n) > 1})[:3]}")
+    return plan
 
 
 def _claim_folder(out, experiment, settings):

@@ -2,13 +2,16 @@
 recomputing a finished trial and ends with the same report, a folder of another run is refused, and Ray
 workers give the serial run's bits."""
 import argparse
+import dataclasses
 import json
+import math
 import os
 import signal
 import subprocess
 import sys
 import time
 
+import numpy as np
 import pytest
 
 import engine_toy
@@ -126,3 +129,25 @@ def test_ray_workers_give_the_serial_bits(tmp_path, monkeypatch):
         assert serial.pop("seconds") > 0 and ray.pop("seconds") > 0
         assert serial == ray                    # floats read back from JSON exactly: the same bits
     assert (tmp_path / "ray" / "report.md").read_bytes() == (tmp_path / "serial" / "report.md").read_bytes()
+
+
+def test_records_keep_nan_and_infinity_and_must_be_json_able(tmp_path):
+    def odd(settings, condition, seed):
+        return {"slope": float("nan") if seed == 0 else float("inf"), "weights": []}
+
+    toy = dataclasses.replace(engine_toy.EXPERIMENT, trial=odd, finish=_records_only)
+    settings = engine.settings_of(toy, seeds=2)
+    slopes = engine.run(toy, settings, tmp_path / "odd", progress=False)["summary"]["slopes"]
+    assert [math.isnan(slope) for slope in slopes] == [True, False, True, False]
+    assert [math.isinf(slope) for slope in slopes] == [False, True, False, True]
+    unjsonable = dataclasses.replace(toy, trial=lambda settings, condition, seed: {"w": np.zeros(2)})
+    with pytest.raises(TypeError, match=r"records of toy's trial \{'slope': 1.0\} seed 0 are not JSON-able"):
+        engine.run(unjsonable, settings, tmp_path / "bad", progress=False)
+    empty = dataclasses.replace(toy, conditions=lambda settings: [])
+    with pytest.raises(engine.UsageError, match="no trial"):
+        engine.run(empty, settings, tmp_path / "empty", progress=False)
+    assert not (tmp_path / "empty").exists()
+
+
+def _records_only(settings, trials):
+    return engine.Results(title="records", summary={"slopes": [t.records["slope"] for t in trials]})
