@@ -151,3 +151,14 @@ def test_records_keep_nan_and_infinity_and_must_be_json_able(tmp_path):
 
 def _records_only(settings, trials):
     return engine.Results(title="records", summary={"slopes": [t.records["slope"] for t in trials]})
+
+
+def test_a_check_across_settings_and_a_bad_experiment_declaration():
+    checked = dataclasses.replace(engine_toy.EXPERIMENT,
+                                  check=lambda s: "--points must exceed 8" if s["points"] <= 8 else None)
+    with pytest.raises(engine.UsageError, match="--points must exceed 8"):
+        engine.settings_of(checked, points=8)
+    with pytest.raises(ValueError, match="QUICK names unknown settings"):
+        dataclasses.replace(engine_toy.EXPERIMENT, quick={"epochs": 3})
+    with pytest.raises(ValueError, match="exactly one of them"):
+        dataclasses.replace(engine_toy.EXPERIMENT, plan=lambda settings: [])
