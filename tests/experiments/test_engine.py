@@ -162,3 +162,27 @@ def test_a_check_across_settings_and_a_bad_experiment_declaration():
         dataclasses.replace(engine_toy.EXPERIMENT, quick={"epochs": 3})
     with pytest.raises(ValueError, match="exactly one of them"):
         dataclasses.replace(engine_toy.EXPERIMENT, plan=lambda settings: [])
+
+
+def test_one_worker_runs_in_process_without_importing_ray(tmp_path):
+    code = ("import sys, engine_toy; from minidl.experiments import engine; "
+            "engine.run(engine_toy.EXPERIMENT, engine.settings_of(engine_toy.EXPERIMENT, quick=True), "
+            f"{str(tmp_path)!r}, progress=False); assert 'ray' not in sys.modules, 'ray was imported'")
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([ROOT, TESTS]))
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "report.md").is_file()
+
+
+def test_figure_titles_say_which_seeds_they_show(tmp_path):
+    kept = []
+
+    def finish(settings, trials):
+        results = engine_toy.finish(settings, trials)
+        kept.extend(results.figures)
+        return results
+
+    toy = dataclasses.replace(engine_toy.EXPERIMENT, finish=finish)
+    engine.run(toy, engine.settings_of(toy, quick=True), tmp_path, progress=False)
+    assert kept[0].figure.get_suptitle() == "fitted slopes (mean over 2 seeds)"
+    assert engine.one_seed(3) == "seed 3" and engine.over_seeds(1) == "one seed"
