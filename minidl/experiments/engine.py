@@ -114,7 +114,7 @@ class Setting:
     name: a Python identifier; default: its value without --quick (its type gives the flag's type unless
     ``type`` is given; None needs ``type``); help: what it means, with units; check: a function
     value -> None or the problem ("must be positive"), applied to each value of a list; choices: the
-    allowed values; nargs: "*" or "+" for a list.
+    allowed values; nargs: "*" or "+" for a list. A bool setting gets --name and --no-name.
     """
     name: str
     default: object
@@ -239,9 +239,13 @@ def add_arguments(parser, experiment):
     for setting in experiment.all_settings():
         quick = f"; --quick: {experiment.quick[setting.name]}" if setting.name in experiment.quick else ""
         default = setting.default if setting.nargs is None else " ".join(map(str, setting.default))
+        text = f"{setting.help} (default: {default if default not in (None, '') else 'none'}{quick})"
+        if setting.kind is bool:          # --name / --no-name
+            parser.add_argument(setting.flag, dest=setting.name, action=argparse.BooleanOptionalAction,
+                                default=_UNSET, help=text)
+            continue
         parser.add_argument(setting.flag, dest=setting.name, type=setting.kind, default=_UNSET,
-                            choices=setting.choices, nargs=setting.nargs,
-                            help=f"{setting.help} (default: {default or 'none'}{quick})")
+                            choices=setting.choices, nargs=setting.nargs, help=text)
     add_run_options(parser, experiment.name)
 
 

@@ -186,3 +186,18 @@ def test_figure_titles_say_which_seeds_they_show(tmp_path):
     engine.run(toy, engine.settings_of(toy, quick=True), tmp_path, progress=False)
     assert kept[0].figure.get_suptitle() == "fitted slopes (mean over 2 seeds)"
     assert engine.one_seed(3) == "seed 3" and engine.over_seeds(1) == "one seed"
+
+
+def test_list_and_bool_settings():
+    toy = dataclasses.replace(engine_toy.EXPERIMENT, settings=engine_toy.EXPERIMENT.settings + (
+        engine.Setting("rates", [0.1, 0.5], "rates", type=float, check=engine.probability, nargs="*"),
+        engine.Setting("centre", False, "centre the data")))
+    parser = argparse.ArgumentParser()
+    engine.add_arguments(parser, toy)
+    resolve = lambda *argv: engine.resolve(toy, parser.parse_args(list(argv)))  # noqa: E731
+    assert (resolve()["rates"], resolve()["centre"]) == ([0.1, 0.5], False)
+    assert (resolve("--rates", "--centre")["rates"], resolve("--centre")["centre"]) == ([], True)
+    assert resolve("--no-centre")["centre"] is False
+    with pytest.raises(engine.UsageError, match=r"--rates must be in \[0, 1\), got 1.5"):
+        resolve("--rates", "0.2", "1.5")
+    assert "(default: 0.1 0.5)" in parser.format_help() and "(default: False)" in parser.format_help()
