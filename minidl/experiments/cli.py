@@ -117,7 +117,8 @@ def _list_or_ask(parser):
             parser.error("name a reproduction, or use --list")
         for name, module_name in REPRODUCTIONS.items():
             try:
-                summary = importlib.import_module(module_name).HELP
+                module = importlib.import_module(module_name)
+                summary = module.EXPERIMENT.help if hasattr(module, "EXPERIMENT") else module.HELP
             except ImportError as error:
                 summary = f"(unavailable: {error})"
             print(f"{name:<24} {summary}")

@@ -95,3 +95,11 @@ def test_an_engine_run_from_the_command_line_and_no_bar_off_a_terminal(tmp_path,
     captured = capsys.readouterr()
     assert captured.err == "" and "not judged (smoke run)" in captured.out
     assert (tmp_path / "report.md").is_file()
+
+
+def test_an_engine_experiment_as_a_reproduction(tmp_path, capsys, monkeypatch):
+    monkeypatch.setitem(cli.REPRODUCTIONS, "toy", "engine_toy")
+    assert cli.main(["reproduce", "--list"]) == 0
+    assert "toy                      fit lines of two slopes" in capsys.readouterr().out
+    assert cli.main(["reproduce", "toy", "--points", "-3", "--out", str(tmp_path / "run")]) == 2
+    assert capsys.readouterr().err == "minidl reproduce toy: --points must be positive, got -3\n"
