@@ -403,7 +403,7 @@ def _plain_numbers(ax, x=True, y=True):
 
 
 def _spectrum_figure(name, study):
-    """papers/000 figures 14-15: the output layer's singular values and conditioning."""
+    """[Dworakowski 2019, figs. 14-15]: the output layer's singular values and conditioning."""
     figure, axes = plt.subplots(1, 3, figsize=(17, 4.6), layout="constrained")
     plots.singular_values_vs_epochs(study["runs"], axes=axes[:2])
     plots.singular_values_vs_conditioning(study["runs"], ax=axes[2])
@@ -416,7 +416,7 @@ def _spectrum_figure(name, study):
 
 
 def _test_error_figure(name, study):
-    """papers/000 figures 16-17: test error and its epoch-to-epoch gain against conditioning."""
+    """[Dworakowski 2019, figs. 16-17]: test error and its epoch-to-epoch gain against conditioning."""
     figure, (left, right) = plt.subplots(1, 2, figsize=(13, 4.6), layout="constrained")
     plots.test_error_vs_conditioning(study["runs"], error="test_mse",
                                      ylabel="test mse (log)", ax=left, title="test error vs conditioning")
@@ -432,7 +432,7 @@ def _test_error_figure(name, study):
 
 def _gain_vs_conditioning(runs, ax):
     """The epoch-to-epoch gain of the test error (previous test mse - test mse) against the output
-    layer's condition number, one point per epoch (papers/000 figures 16-17, right)."""
+    layer's condition number, one point per epoch [Dworakowski 2019, figs. 16-17, right]."""
     for (label, records), marker in zip(runs.items(), "osD^v<>"):
         gained = [r for r in records if r.get("test_gain") is not None]
         ax.scatter([r["condition_number"] for r in gained], [r["test_gain"] for r in gained], s=16,
