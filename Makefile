@@ -11,7 +11,7 @@ setup: $(VENV)/.installed
 $(VENV)/.installed: setup.cfg pyproject.toml
 	python3 -m venv $(VENV)
 	$(PYTHON) -m pip install --quiet --upgrade pip
-	$(PYTHON) -m pip install --quiet -e '.[test,rl]'
+	$(PYTHON) -m pip install --quiet -e '.[test,cluster]'
 	$(PYTHON) -m pip install --quiet torch==2.13.0
 	touch $@
 

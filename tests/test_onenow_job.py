@@ -9,7 +9,8 @@ from minidl.experiments import cli, onenow
 
 FIGURES = ["spectrum_{env}.png", "test_error_{env}.png", "dropout_{env}.png", "rollout_{env}.png"]
 SHARED = ["q_curves.png", "markets.png", "evaluation.png", "epochs.csv", "fitted_q.csv", "q_curves.csv",
-          "evaluation.csv", "summary.json"]
+          "evaluation.csv", "stochasticity.csv", "summary.json", "settings.json", "report.md", "README.md",
+          "trials"]
 
 
 def _rows(path):
@@ -36,6 +37,8 @@ def test_every_figure_csv_and_the_summary_are_written(job):
 def test_epoch_records_cover_every_run_epoch_and_layer(job):
     rows = _rows(job / "epochs.csv")
     settings = json.loads((job / "summary.json").read_text())["settings"]
+    assert len(list((job / "trials").iterdir())) == len(onenow.ENVIRONMENTS) * (
+        len(onenow.RATES) * settings["seeds"] + len(settings["dropout"]) + 1)
     runs = len(onenow.RATES) * settings["seeds"] + len(settings["dropout"])
     assert len(rows) == len(onenow.ENVIRONMENTS) * runs * (settings["epochs"] + 1) * 2      # 2 Linear layers
     for row in rows:
@@ -50,9 +53,9 @@ def test_epoch_records_cover_every_run_epoch_and_layer(job):
 
 def test_summary_numbers_are_finite_and_in_range(job):
     summary = json.loads((job / "summary.json").read_text())
-    assert summary["settings"]["quick"] and summary["seconds"] > 0
+    assert summary["settings"]["quick"] and summary["trial_seconds"] > 0 and summary["claims"] == []
     for name in onenow.ENVIRONMENTS:
-        env = summary["environments"][name]
+        env = summary["summary"]["environments"][name]
         assert sorted(env["stochasticity"]) == ["0", "0.25", "0.5", "0.75"]
         for run in list(env["stochasticity"].values()) + list(env["dropout"].values()):
             kappa = run["condition_number"]
@@ -81,7 +84,9 @@ def test_paper_shape_on_one_market_without_dropout(tmp_path, capsys):
               "--out", str(tmp_path)])
     assert not (tmp_path / "dropout_sine.png").exists() and (tmp_path / "spectrum_sine.png").exists()
     summary = json.loads((tmp_path / "summary.json").read_text())
-    assert list(summary["environments"]) == ["sine"] and summary["settings"]["outputs"] == 2
-    kappa = summary["environments"]["sine"]["stochasticity"]["0"]["condition_number"]
+    assert list(summary["summary"]["environments"]) == ["sine"] and summary["settings"]["outputs"] == 2
+    kappa = summary["summary"]["environments"]["sine"]["stochasticity"]["0"]["condition_number"]
     assert 1 <= kappa["min"] <= kappa["max"] < 1e3
-    assert "sine market, output layer over 2 seed(s)" in capsys.readouterr().out
+    report = (tmp_path / "report.md").read_text()
+    assert "Smoke run" in report and "| sine | 0.75 | 50 | 2 |" in report
+    assert capsys.readouterr().out.startswith("onenow: wrote ")

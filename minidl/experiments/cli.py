@@ -1,12 +1,18 @@
 """The ``minidl`` command: one subcommand per experiment, and ``minidl reproduce NAME`` for the papers.
 
-An experiment module defines NAME, HELP, ``add_arguments(parser)`` and ``run(args)``; every subcommand
-also takes --out, --seed, --quick and --no-progress. A module whose optional dependency is missing (say
-gymnasium for the market simulations) still gets its subcommand, which then explains what to install.
+An experiment module defines ``EXPERIMENT`` (see minidl.experiments.engine), or, not yet on the engine,
+NAME, HELP, ``add_arguments(parser)`` and ``run(args)``. Every option has help text showing its default.
+Flags are checked before any work or file: a user's mistake exits with status 2 and one line saying what
+to change, no traceback. A module whose optional dependency is missing still gets its subcommand, which
+parses its flags and names the extra to install.
 """
 import argparse
 import importlib
+import math
 import sys
+
+from minidl import __version__
+from minidl.experiments import engine
 
 EXPERIMENTS = [
     "minidl.experiments.onenow",
@@ -27,35 +33,75 @@ REPRODUCTIONS = {
 }
 
 
+# the extra that installs each optional dependency
+EXTRAS = {"ray": "cluster", "cupy": "gpu", "torch": "test"}
+
+# options of the modules not yet on the engine that must be at least 1
+AT_LEAST_ONE = ("epochs", "seeds", "paths", "hidden", "batch_size", "width", "widths")
+
+
 def _add_experiment(commands, name, module_name):
     try:
         module = importlib.import_module(module_name)
     except ImportError as error:
         sub = commands.add_parser(name, help=f"(unavailable: {error})")
-        sub.add_argument("ignored", nargs=argparse.REMAINDER)
-        sub.set_defaults(run=_unavailable(name, error))
+        engine.add_run_options(sub, name)
+        sub.set_defaults(run=_unavailable(name, error), unavailable=True)
         return
-    sub = commands.add_parser(name, help=module.HELP, description=module.HELP)
-    sub.add_argument("--out", default=f"runs/{name}", help="results folder (default runs/NAME)")
-    sub.add_argument("--seed", type=int, default=0)
-    sub.add_argument("--quick", action="store_true", help="a small run, under a minute")
-    sub.add_argument("--no-progress", dest="progress", action="store_false", help="hide progress bars")
+    experiment = getattr(module, "EXPERIMENT", None)
+    help_text = experiment.help if experiment is not None else module.HELP
+    sub = commands.add_parser(name, help=help_text, description=help_text,
+                              formatter_class=argparse.RawDescriptionHelpFormatter)
+    if experiment is not None:
+        engine.add_arguments(sub, experiment)
+        sub.set_defaults(run=lambda args: engine.main(experiment, args))
+        return
+    sub.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
+    engine.add_run_options(sub, name)
     module.add_arguments(sub)
-    sub.set_defaults(run=module.run)
+    for action in sub._actions:
+        if action.help is None:
+            action.help = action.dest.replace("_", " ")
+        if action.option_strings and "default" not in action.help and action.default not in (None, argparse.SUPPRESS):
+            action.help += " (default: %(default)s)"
+    sub.set_defaults(run=_checked(module.run))
+
+
+def _checked(run):
+    """A module's run, after the flags every module shares are checked: finite floats, sizes >= 1."""
+    def checked(args):
+        for key, value in vars(args).items():
+            for item in (value if isinstance(value, list) else [value]):
+                flag = "--" + key.replace("_", "-")
+                if isinstance(item, float) and not math.isfinite(item):
+                    raise engine.UsageError(f"{flag} must be a finite number, got {item!r}")
+                if key in AT_LEAST_ONE and isinstance(item, int) and item < 1:
+                    raise engine.UsageError(f"{flag} must be 1 or more, got {item!r}")
+        engine.check_run_options(args)
+        if args.workers > 1 or args.address:
+            raise engine.UsageError(f"--workers and --address need an experiment on the engine; "
+                                    f"{args.command} runs in one process")
+        args.progress = args.progress and sys.stderr.isatty()
+        return run(args)
+    return checked
 
 
 def _unavailable(name, error):
+    missing = (getattr(error, "name", None) or "").split(".")[0]
+    extra = EXTRAS.get(missing)
+    install = f"pip install 'minidl[{extra}]'" if extra else f"pip install {missing or 'the missing package'}"
+
     def run(args):
-        raise SystemExit(f"minidl {name}: a dependency is missing ({error}); install the extras with "
-                         f"pip install 'minidl[rl]'")
+        raise engine.UsageError(f"a dependency is missing ({error}); {install}")
     return run
 
 
 def build_parser():
     parser = argparse.ArgumentParser(prog="minidl", description="minidl experiments")
+    parser.add_argument("--version", action="version", version=f"minidl {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for module_name in EXPERIMENTS:
-        _add_experiment(commands, module_name.rsplit(".", 1)[1], module_name)
+        _add_experiment(commands, module_name.rsplit(".", 1)[-1], module_name)
     reproduce = commands.add_parser("reproduce", help="reproduce a paper's finding (--list names them)")
     reproduce.add_argument("--list", action="store_true", help="list the reproductions and exit")
     names = reproduce.add_subparsers(dest="name", metavar="NAME")
@@ -71,7 +117,8 @@ def _list_or_ask(parser):
             parser.error("name a reproduction, or use --list")
         for name, module_name in REPRODUCTIONS.items():
             try:
-                summary = importlib.import_module(module_name).HELP
+                module = importlib.import_module(module_name)
+                summary = module.EXPERIMENT.help if hasattr(module, "EXPERIMENT") else module.HELP
             except ImportError as error:
                 summary = f"(unavailable: {error})"
             print(f"{name:<24} {summary}")
@@ -79,8 +126,17 @@ def _list_or_ask(parser):
 
 
 def main(argv=None):
-    args = build_parser().parse_args(argv)
-    args.run(args)
+    """Run the command line ``argv``; 0 on success, 2 (with one line on stderr) on a user's mistake."""
+    parser = build_parser()
+    args, unknown = parser.parse_known_args(argv)
+    if unknown and not getattr(args, "unavailable", False):    # only its module knows its own flags
+        parser.error(f"unrecognized arguments: {' '.join(unknown)}")
+    try:
+        args.run(args)
+    except engine.UsageError as error:
+        command = " ".join(filter(None, ["minidl", args.command, getattr(args, "name", None)]))
+        print(f"{command}: {error}", file=sys.stderr)
+        return 2
     return 0
 
 

@@ -1,0 +1,105 @@
+"""The command line: --version, every option's help shows its default, flags checked before any file with
+one line and exit status 2, and a missing optional dependency named by its extra."""
+import argparse
+import importlib
+
+import pytest
+
+from minidl import __version__
+from minidl.experiments import cli, engine
+
+
+@pytest.fixture
+def toy(monkeypatch):
+    monkeypatch.setattr(cli, "EXPERIMENTS", cli.EXPERIMENTS + ["engine_toy"])
+    return "engine_toy"
+
+
+def test_version(capsys):
+    with pytest.raises(SystemExit) as done:
+        cli.main(["--version"])
+    assert done.value.code == 0 and capsys.readouterr().out.strip() == f"minidl {__version__}"
+
+
+def _subparsers(parser):
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                yield sub
+                yield from _subparsers(sub)
+
+
+def test_every_option_has_help_with_its_default(toy):
+    subs = list(_subparsers(cli.build_parser()))
+    assert len(subs) >= len(cli.EXPERIMENTS) + len(cli.REPRODUCTIONS)
+    for sub in subs:
+        for action in sub._actions:
+            if action.option_strings and action.dest not in ("help", "list"):
+                assert action.help and "default" in action.help, (sub.prog, action.dest)
+    text = next(s for s in subs if s.prog.endswith("engine_toy")).format_help()
+    assert "(default: 50; --quick: 20)" in text
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--epochs", "0"], "--epochs must be 1 or more, got 0"),
+    (["--lr", "nan"], "--lr must be a finite number, got nan"),
+    (["--workers", "0"], "--workers must be 1 or more, got 0")])
+def test_bad_flags_of_a_module_off_the_engine_exit_2_with_one_line_before_any_file(tmp_path, capsys, argv,
+                                                                                   message):
+    out = tmp_path / "run"
+    assert cli.main(["spectrum", "--out", str(out)] + argv) == 2
+    assert capsys.readouterr().err == f"minidl spectrum: {message}\n" and not out.exists()
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["onenow", "--epochs", "0"], "minidl onenow: --epochs must be positive, got 0"),
+    (["onenow", "--seeds", "0"], "minidl onenow: --seeds must be positive, got 0"),
+    (["onenow", "--paths", "0"], "minidl onenow: --paths must be positive, got 0"),
+    (["onenow", "--lr", "nan"], "minidl onenow: --lr must be a finite number, got nan"),
+    (["onenow", "--dropout", "0.1", "inf"], "minidl onenow: --dropout must be a finite number, got inf"),
+    (["digits", "--quick", "--momentum", "1.5"], "minidl digits: --momentum must be in [0, 1), got 1.5")])
+def test_bad_flags_of_an_engine_experiment_exit_2_before_any_file(tmp_path, capsys, argv, message):
+    out = tmp_path / "run"
+    assert cli.main(argv + ["--out", str(out)]) == 2
+    assert capsys.readouterr().err == message + "\n" and not out.exists()
+
+
+def test_an_explicit_flag_beats_quick(tmp_path):
+    assert cli.main(["digits", "--quick", "--epochs", "2", "--out", str(tmp_path)]) == 0
+    assert len((tmp_path / "history.csv").read_text().splitlines()) == 1 + 2
+
+
+def test_workers_without_ray_name_the_extra(tmp_path, capsys, monkeypatch, toy):
+    real = importlib.util.find_spec
+    monkeypatch.setattr(engine.importlib.util, "find_spec", lambda name: None if name == "ray" else real(name))
+    out = tmp_path / "run"
+    assert cli.main([toy, "--workers", "2", "--out", str(out)]) == 2
+    assert "pip install 'minidl[cluster]'" in capsys.readouterr().err and not out.exists()
+
+
+def test_a_subcommand_whose_dependency_is_missing_parses_its_flags_and_names_the_extra(capsys, monkeypatch):
+    real = importlib.import_module
+
+    def without_ray(name):
+        if name == "minidl.experiments.digits":
+            raise ModuleNotFoundError("No module named 'ray'", name="ray")
+        return real(name)
+
+    monkeypatch.setattr(cli.importlib, "import_module", without_ray)
+    assert cli.main(["digits", "--quick", "--epochs", "3"]) == 2
+    assert "pip install 'minidl[cluster]'" in capsys.readouterr().err
+
+
+def test_an_engine_run_from_the_command_line_and_no_bar_off_a_terminal(tmp_path, capsys, toy):
+    assert cli.main([toy, "--quick", "--out", str(tmp_path)]) == 0
+    captured = capsys.readouterr()
+    assert captured.err == "" and "not judged (smoke run)" in captured.out
+    assert (tmp_path / "report.md").is_file()
+
+
+def test_an_engine_experiment_as_a_reproduction(tmp_path, capsys, monkeypatch):
+    monkeypatch.setitem(cli.REPRODUCTIONS, "toy", "engine_toy")
+    assert cli.main(["reproduce", "--list"]) == 0
+    assert "toy                      fit lines of two slopes" in capsys.readouterr().out
+    assert cli.main(["reproduce", "toy", "--points", "-3", "--out", str(tmp_path / "run")]) == 2
+    assert capsys.readouterr().err == "minidl reproduce toy: --points must be positive, got -3\n"
