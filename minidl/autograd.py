@@ -7,11 +7,14 @@ gradients of its inputs (vector-Jacobian products, also raw arrays). Calling a F
 
 ``Tensor.backward`` walks the recorded graph with a loop (no recursion, so a 10 000-op chain is fine),
 visiting functions from the newest generation to the oldest, so each function runs once, after every
-gradient flowing into its outputs has been summed. Gradients are kept only on leaf tensors that require
-them (parameters), in ``.grad``, as backend arrays; they accumulate across calls until zeroed.
+gradient flowing into its outputs has been summed. Functions of one generation run in reverse order of
+creation, so gradients are summed in the same order on every run: the same program gives the same bits.
+Gradients are kept only on leaf tensors that require them (parameters), in ``.grad``, as backend arrays;
+they accumulate across calls until zeroed.
 """
 import contextlib
 import heapq
+import itertools
 import weakref
 
 import numpy
@@ -21,6 +24,7 @@ from minidl.backend import xp
 
 DEFAULT_DTYPE = numpy.float32
 _grad_enabled = True
+_creation_order = itertools.count()  # numbers recorded Functions, to order the backward walk
 
 
 @contextlib.contextmanager
@@ -154,7 +158,7 @@ class Tensor:
         def push(function):
             if id(function) not in queued:
                 queued.add(id(function))
-                heapq.heappush(queue, (-function.generation, id(function), function))
+                heapq.heappush(queue, (-function.generation, -function.sequence, function))
 
         push(self.creator)
         while queue:
@@ -167,6 +171,7 @@ class Tensor:
                 continue
             grads_out = [xp.zeros(shape, dtype) if g is None else g  # an unused or discarded output
                          for (shape, dtype), g in zip(function.output_specs, grads_out)]
+            function.check_saved_versions()
             grads_in = function.backward(*grads_out)
             if not isinstance(grads_in, tuple):
                 grads_in = (grads_in,)
@@ -269,7 +274,14 @@ class Function:
     ``forward`` receives the input arrays and returns an array or a tuple of arrays; ``backward`` receives
     one gradient per output and returns one gradient (or None) per input, each of its input's shape.
     Anything ``backward`` needs from the forward pass is saved on ``self``.
+
+    ``saved_inputs`` lists the positions of the inputs whose values ``backward`` reads (saved arrays that
+    share their memory). Their versions are recorded in the forward pass and checked before backward, so
+    an input that the library updated in place in between (:func:`bump_version`) raises a RuntimeError
+    instead of giving a wrong gradient. Functions that need only shapes, or arrays of their own, list none.
     """
+
+    saved_inputs = ()
 
     def __call__(self, *inputs):
         tensors = _as_inputs(inputs, type(self).__name__)
@@ -278,12 +290,26 @@ class Function:
         results = [Tensor._wrap(o) for o in ((outputs,) if single else outputs)]
         if _grad_enabled and any(t.requires_grad for t in tensors):
             self.inputs = tensors
+            self.saved_versions = [tensors[i]._version for i in self.saved_inputs]
+            self.sequence = next(_creation_order)
             self.generation = max(t.generation for t in tensors)
             self.outputs = [weakref.ref(r) for r in results]
             self.output_specs = [(r.shape, r.dtype) for r in results]
             for r in results:
                 r.requires_grad, r.creator, r.generation = True, self, self.generation + 1
         return results[0] if single else tuple(results)
+
+    def check_saved_versions(self):
+        """Raise a RuntimeError naming this Function when a saved input was modified since the forward."""
+        for i, expected in zip(self.saved_inputs, self.saved_versions):
+            tensor = self.inputs[i]
+            if tensor._version != expected:
+                raise RuntimeError(
+                    f"Tensor.backward: one of the variables needed for gradient computation has been "
+                    f"modified by an in-place operation: input {i} of {type(self).__name__.lstrip('_')}, "
+                    f"of shape {tensor.shape}, is at version {tensor._version}; expected version "
+                    f"{expected}. Run the forward pass again after updating it (optimizer.step(), "
+                    f"load_state_dict, an initializer)")
 
     def forward(self, *arrays):
         raise NotImplementedError
@@ -319,7 +345,9 @@ def bump_version(*tensors):
     """Record that the library changed these tensors' data in place (optimizer steps, loads, inits).
 
     Each tensor's ``_version`` counts such changes, so a backward pass can tell that an input it saved
-    was modified after the forward pass. Direct writes into ``tensor.data`` by user code are not counted.
+    was modified after the forward pass (:meth:`Function.check_saved_versions`). The limit: direct writes
+    into ``tensor.data`` by user code (``t.data[...] = v``, ``t.data -= v``) are not counted, so a
+    gradient taken after one silently uses the new values.
     """
     for tensor in tensors:
         tensor._version += 1
@@ -358,6 +386,8 @@ class Sub(Function):
 
 
 class Mul(Function):
+    saved_inputs = (0, 1)
+
     def forward(self, a, b):
         self.a, self.b = a, b
         return a * b
@@ -367,6 +397,8 @@ class Mul(Function):
 
 
 class Div(Function):
+    saved_inputs = (0, 1)
+
     def forward(self, a, b):
         self.a, self.b = a, b
         return a / b
@@ -385,6 +417,8 @@ class Neg(Function):
 
 
 class Pow(Function):
+    saved_inputs = (0, 1)
+
     def forward(self, a, b):
         self.a, self.b = a, b
         self.y = a ** b
@@ -408,6 +442,8 @@ class Exp(Function):
 
 
 class Log(Function):
+    saved_inputs = (0,)
+
     def forward(self, a):
         self.a = a
         return xp.log(a)
@@ -431,6 +467,8 @@ class Cast(Function):
 # --------------------------------------------------------------------- linear algebra and shape
 class MatMul(Function):
     """a @ b with NumPy's rules: 1-D operands are promoted, leading (batch) axes broadcast."""
+
+    saved_inputs = (0, 1)
 
     def forward(self, a, b):
         if a.ndim == 0 or b.ndim == 0:
@@ -487,11 +525,11 @@ class GetItem(Function):
         self.index = index.data if isinstance(index, Tensor) else index
 
     def forward(self, a):
-        self.source = a
+        self.source = a.shape, a.dtype
         return a[self.index]
 
     def backward(self, g):
-        grad = xp.zeros_like(self.source)
+        grad = xp.zeros(*self.source)
         backend.scatter_add(grad, self.index, g)
         return grad
 
@@ -512,6 +550,8 @@ class Sum(Function):
 
 class Max(Function):
     """Maximum over axes; ties share the gradient equally (as torch.amax)."""
+
+    saved_inputs = (0,)
 
     def __init__(self, axis, keepdims):
         self.axis, self.keepdims = axis, keepdims

@@ -8,6 +8,7 @@ import math
 import numpy
 
 from minidl import random
+from minidl.autograd import bump_version
 from minidl.backend import xp
 
 GAINS = {"linear": 1.0, "relu": math.sqrt(2.0)}
@@ -29,6 +30,7 @@ def gain_for(nonlinearity):
 
 def _fill(tensor, values):
     tensor.data[...] = values
+    bump_version(tensor)
     return tensor
 
 

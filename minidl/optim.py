@@ -12,6 +12,7 @@ In the notation of papers/000: with dampening = 0 this is eq. 12-13, v <- mu v +
 PyTorch form); with dampening = momentum it is eq. 2-3, the blended average v <- mu v + (1 - mu) g, whose
 steps are (1 - mu) times smaller for the same learning rate.
 """
+from minidl.autograd import bump_version
 from minidl.backend import xp
 
 
@@ -58,6 +59,7 @@ class SGD:
                     buffer += (1.0 - self.dampening) * d
                 d = d + self.momentum * self.buffers[i] if self.nesterov else self.buffers[i]
             p.data -= self.lr * d
+            bump_version(p)
 
     def state_dict(self):
         """{'state': {index: {'momentum_buffer': array}}, 'hyperparameters': {...}} (buffers copied)."""

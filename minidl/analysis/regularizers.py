@@ -16,7 +16,7 @@ conditioning_penalty(model, 1e-3), ...)``.
 import numpy
 
 from minidl import backend
-from minidl.autograd import Function, Tensor
+from minidl.autograd import Function, Tensor, bump_version
 from minidl.nn.layers import Conv2d, Linear, check_input
 from minidl.nn.module import Module, Parameter
 
@@ -134,6 +134,7 @@ class SVDLinear(Module):
         """Replace U, S, V in place by the SVD of U diag(S) V (the same W; U, V orthonormal, S >= 0)."""
         U, S, V = _svd((self.U.data * self.S.data) @ self.V.data)
         self.U.data[...], self.S.data[...], self.V.data[...] = U, S, V
+        bump_version(self.U, self.S, self.V)
 
     def extra_repr(self):
         return f"in_features={self.in_features}, out_features={self.out_features}, " \
@@ -176,6 +177,7 @@ def bound_singular_values(layer, eps):
     U, S, Vt = _svd(weight.reshape(weight.shape[0], -1))
     S = S.clip(1.0 / (1.0 + eps), 1.0 + eps)
     weight[...] = ((U * S) @ Vt).reshape(weight.shape)
+    bump_version(layer.weight)
 
 
 class SingularValueBounding:

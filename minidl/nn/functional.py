@@ -66,6 +66,8 @@ def log_softmax(x, axis=-1):
 
 # --------------------------------------------------------------------- linear maps
 class _Linear(Function):
+    saved_inputs = (0, 1)
+
     def forward(self, x, weight, bias=None):
         self.x, self.weight = x, weight
         y = x @ weight.T
@@ -86,6 +88,8 @@ def linear(x, weight, bias=None):
 
 class _Conv2d(Function):
     """Convolution as one GEMM: W (O, C*KH*KW) @ columns (C*KH*KW, N*OH*OW)."""
+
+    saved_inputs = (0, 1)  # the columns may be a view of the input
 
     def __init__(self, stride, padding):
         self.stride, self.padding = stride, padding
