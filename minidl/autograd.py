@@ -417,6 +417,10 @@ class Neg(Function):
 
 
 class Pow(Function):
+    """a ** b with PyTorch's gradients at the boundary: d/da is 0 where b = 0 (even at a = 0, where
+    b a^(b-1) is 0 * inf), and d/db is 0 where a = 0 and b >= 0 (where a^b log a is 0 * -inf or 1 * -inf).
+    The backward pass computes both branches and selects, so it silences NumPy's warnings."""
+
     saved_inputs = (0, 1)
 
     def forward(self, a, b):
@@ -425,11 +429,13 @@ class Pow(Function):
         return self.y
 
     def backward(self, g):
-        ga = g * self.b * self.a ** (self.b - 1)
-        gb = None
-        if self.inputs[1].requires_grad:
-            gb = unbroadcast(g * self.y * xp.log(self.a), self.b.shape)
-        return unbroadcast(ga, self.a.shape), gb
+        a, b, zero = self.a, self.b, g.dtype.type(0)
+        with numpy.errstate(divide="ignore", invalid="ignore"):
+            ga = xp.where(b == 0, zero, g * (b * a ** (b - 1)))
+            gb = None
+            if self.inputs[1].requires_grad:
+                gb = unbroadcast(g * xp.where((a == 0) & (b >= 0), zero, self.y * xp.log(a)), b.shape)
+        return unbroadcast(ga, a.shape), gb
 
 
 class Exp(Function):
