@@ -31,6 +31,7 @@ HOST_SAFE = {
 HOST_SAFE_IN = {
     "minidl/train.py": {"arange"},  # the unshuffled order of the host data rows (as permutation)
     "minidl/nn/module.py": {"savez", "load"},  # .npz files hold host arrays: asnumpy before, to_device after
+    "minidl/random.py": {"nextafter"},  # rounding truncation bounds (host scalars) inward to a dtype
 }
 
 
