@@ -67,6 +67,15 @@ def test_initializers_and_singular_value_updates_bump_the_version():
     assert [p._version for p in (svd.U, svd.S, svd.V)] == [v + 1 for v in versions]
 
 
+def test_batch_norm_needs_the_scale_it_was_run_with():
+    layer = nn.BatchNorm1d(2, dtype=np.float64)
+    loss = layer(Tensor(np.array([[1.0, 2.0], [3.0, 5.0]]), requires_grad=True)).sum()
+    layer.weight.grad = np.ones(2)
+    SGD([layer.weight], lr=0.1).step()
+    with pytest.raises(RuntimeError, match="input 1 of BatchNormTrain, of shape \\(2,\\), is at version 1"):
+        loss.backward()
+
+
 def test_the_limit_direct_writes_into_data_are_not_tracked():
     w = Tensor(np.ones(2), requires_grad=True)
     x = Tensor(np.array([2.0, 3.0]), requires_grad=True)
