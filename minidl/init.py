@@ -67,16 +67,24 @@ def truncated_normal(tensor, mean=0.0, std=1.0, low=None, high=None):
 
     Raises:
         TypeError: when mean, std, low or high is not a real number.
-        ValueError: when one is not finite, std <= 0 or low >= high.
+        ValueError: when one is not finite, std <= 0, low >= high, or (low - mean) / std or
+            (high - mean) / std overflows.
     """
-    mean, std = checks.real(mean, "mean", "init.truncated_normal"), \
-        checks.real(std, "std", "init.truncated_normal")
-    low = mean - 2 * std if low is None else checks.real(low, "low", "init.truncated_normal")
-    high = mean + 2 * std if high is None else checks.real(high, "high", "init.truncated_normal")
-    if not low < high or std <= 0:
-        raise ValueError(f"init.truncated_normal: expected std > 0 and low < high, got std={std}, "
-                         f"low={low}, high={high}")
+    mean, std, low, high = _truncation("init.truncated_normal", mean, std, low, high)
     return _fill(tensor, random.truncated_normal(tensor.shape, mean, std, low, high, tensor.dtype))
+
+
+def _truncation(where, mean, std, low, high):
+    """(mean, std, low, high) as floats, with the bounds defaulting to mean -/+ 2 std, checked."""
+    mean, std = checks.real(mean, "mean", where), checks.real(std, "std", where)
+    low = mean - 2 * std if low is None else checks.real(low, "low", where)
+    high = mean + 2 * std if high is None else checks.real(high, "high", where)
+    if not low < high or std <= 0:
+        raise ValueError(f"{where}: expected std > 0 and low < high, got std={std}, low={low}, high={high}")
+    if not math.isfinite((low - mean) / std) or not math.isfinite((high - mean) / std):
+        raise ValueError(f"{where}: low and high must lie a finite number of std from the mean, got "
+                         f"mean={mean}, std={std}, low={low}, high={high}")
+    return mean, std, low, high
 
 
 def truncated_std(std, low, high, mean=0.0):
@@ -88,29 +96,33 @@ def truncated_std(std, low, high, mean=0.0):
 
     Raises:
         TypeError: when an argument is not a real number.
-        ValueError: when one is not finite, std <= 0 or low >= high.
+        ValueError: when one is not finite, std <= 0, low >= high, or (low - mean) / std or
+            (high - mean) / std overflows.
     """
     from scipy import integrate  # imported here: it would double the time of ``import minidl``
 
-    std, low, high, mean = (checks.real(v, name, "init.truncated_std") for v, name in
-                            ((std, "std"), (low, "low"), (high, "high"), (mean, "mean")))
-    if not low < high or std <= 0:
-        raise ValueError(f"init.truncated_std: expected std > 0 and low < high, got std={std}, "
-                         f"low={low}, high={high}")
+    mean, std, low, high = _truncation("init.truncated_std", mean, std, low, high)
     a, b = (low - mean) / std, (high - mean) / std
     mode = min(max(0.0, a), b)
-    # the density relative to its mode, in s = z - mode; beyond |z| = sqrt(mode^2 + 80) it is < e^-40
-    density = lambda s: math.exp(-s * (s + 2 * mode) / 2)  # noqa: E731
-    reach = math.sqrt(mode * mode + 80)
-    lo, hi = max(a, -reach) - mode, min(b, reach) - mode
+    # the density relative to its mode, in s = z - mode; it is below e^-40 where s (s + 2 mode) > 80,
+    # outside the roots -mode -/+ sqrt(mode^2 + 80), written so that neither overflows nor cancels
+    far = abs(mode) + math.hypot(mode, math.sqrt(80))
+    near = 80 / far
+    lo, hi = (max(a - mode, -far), min(b - mode, near)) if mode >= 0 else \
+        (max(a - mode, -near), min(b - mode, far))
+    # integrated in t = s / width, the density's width near its mode (1, or 1 / |mode| in a far tail),
+    # so that the moments neither underflow nor leave quadrature a needle to find
+    width = 1.0 / max(1.0, abs(mode))
+    density = lambda t: math.exp(-width * t * (width * t + 2 * mode) / 2)  # noqa: E731
+    lo, hi = lo / width, hi / width
 
     def integral(f, absolute=0.0):
         return integrate.quad(f, lo, hi, epsabs=absolute, epsrel=1e-13, limit=200)[0]
 
     mass = integral(density)
     # an error d in the mean adds d^2 to the variance: 1e-10 of the interval is far below 1e-13
-    centre = integral(lambda s: s * density(s), 1e-10 * (hi - lo) * mass) / mass
-    return std * math.sqrt(integral(lambda s: (s - centre) ** 2 * density(s)) / mass)
+    centre = integral(lambda t: t * density(t), 1e-10 * (hi - lo) * mass) / mass
+    return std * width * math.sqrt(integral(lambda t: (t - centre) ** 2 * density(t)) / mass)
 
 
 def xavier_uniform(tensor, gain=1.0):

@@ -65,8 +65,10 @@ def truncated_normal(shape, mean, std, low, high, dtype=numpy.float32):
     a, b = sorted((side * a, side * b))
     log_a, log_b = special.log_ndtr(a), special.log_ndtr(b)
     u = backend.asnumpy(_device.random(shape, dtype=numpy.float64))
-    # log(Phi(a) + u (Phi(b) - Phi(a))) = log Phi(b) + log(1 - (1 - u) (1 - Phi(a) / Phi(b)))
-    z = special.ndtri_exp(log_b + special.log1p((1.0 - u) * special.expm1(log_a - log_b)))
+    if log_b == -numpy.inf:  # beyond 1e154 std log Phi overflows, but the mass lies within an ulp of b
+        z = 0.0 * u + b
+    else:  # log(Phi(a) + u (Phi(b) - Phi(a))) = log Phi(b) + log(1 - (1 - u) (1 - Phi(a) / Phi(b)))
+        z = special.ndtri_exp(log_b + special.log1p((1.0 - u) * special.expm1(log_a - log_b)))
     values = (mean + std * side * z).astype(dtype).clip(least, greatest)
     return backend.to_device(values)
 

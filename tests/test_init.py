@@ -174,9 +174,18 @@ def test_truncated_std_beyond_scipy():
     np.testing.assert_allclose(init.truncated_std(1.0, 0.0, 1e-12), 1e-12 / math.sqrt(12), rtol=1e-12)
     np.testing.assert_allclose(init.truncated_std(2.0, 3.0, 3.0 + 2e-6, mean=3.0), 2e-6 / math.sqrt(12),
                                rtol=1e-9)
+    # so far out the density is exp(-a t) t >= 0 to first order: std 1 / a
+    np.testing.assert_allclose(init.truncated_std(1.0, 1e10, 1e10 + 1), 1e-10, rtol=1e-12)
+    np.testing.assert_allclose(init.truncated_std(1.0, -1e200, -1e200 * (1 - 1e-15)), 1e-200, rtol=1e-12)
 
 
 @pytest.mark.timeout(60)
+def test_truncated_normal_beyond_1e154_std_gives_the_nearer_bound():
+    # the density is a spike of width 1e-200 at the bound nearer the mean, far inside a float's ulp there
+    values = init.truncated_normal(empty((5,)), 0.0, 1.0, -1e200, -1e200 * (1 - 1e-15)).data
+    np.testing.assert_array_equal(values, np.full(5, -1e200 * (1 - 1e-15)))
+
+
 @pytest.mark.parametrize("low, high", [(6.0, 7.0), (-7.0, -6.0), (40.0, 41.0), (-2.0, 30.0)], ids=str)
 def test_truncated_normal_samples_far_tails_exactly_without_a_loop(low, high):
     # rejection sampling never returned on [6, 7]: a N(0, 1) draw lands there once in a billion
@@ -207,6 +216,8 @@ def test_truncated_normal_rejects_non_finite_arguments():
     for kwargs in [dict(std=math.nan), dict(low=-math.inf), dict(high=math.nan), dict(mean=math.inf)]:
         with pytest.raises(ValueError, match="init.truncated_normal: .* must be a finite number"):
             init.truncated_normal(empty((2, 2)), **kwargs)
+    with pytest.raises(ValueError, match="init.truncated_std: low and high must lie a finite number of std"):
+        init.truncated_std(1e-10, -1e300, 1e300)
 
 
 def test_default_bounds_are_two_std_unlike_pytorch_two_absolute():
