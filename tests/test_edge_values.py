@@ -1,4 +1,5 @@
-"""Every op at the edges: NaN, +-inf, +-0 and ties, forward values and gradients against PyTorch (float64).
+"""Every op at the edges: NaN, +-inf, +-0, ties and empty tensors, forward values and gradients against
+PyTorch (float64).
 
 One row per op of ``minidl.autograd`` and ``minidl.nn.functional``: its inputs (float64 arrays built from
 the edge values, every one requiring a gradient), the minidl expression and the PyTorch one. Values and
@@ -109,6 +110,20 @@ TABLE = [
     row("exponential_loss", (EDGES, np.array([1.0, -1.0, 1.0, -1.0, 1.0, -1.0, 1.0, 1.0, -1.0])),
         F.exponential_loss, lambda p, y: torch.exp(-(y * p)).mean()),
     row("flatten", (IMAGE,), F.flatten, lambda x: torch.flatten(x, 1)),
+    # empty tensors
+    row("empty_sum", (np.zeros((0, 3)),), lambda x: x.sum()),
+    row("empty_mean", (np.zeros((0, 3)),), lambda x: x.mean(axis=0), lambda x: x.mean(dim=0)),
+    row("empty_matmul", (np.zeros((0, 3)), np.ones((3, 2))), lambda a, b: a @ b),
+    row("empty_inner_matmul", (np.zeros((2, 0)), np.zeros((0, 3))), lambda a, b: a @ b),
+    row("empty_relu", (np.zeros((0,)),), F.relu, torch.relu),
+    row("empty_softmax", (np.zeros((0, 3)),), F.softmax, lambda x: torch.softmax(x, -1)),
+    row("empty_linear", (np.zeros((0, 3)), WEIGHTS), F.linear, TF.linear),
+    row("empty_conv2d", (IMAGE[:0, :1], KERNEL), F.conv2d, TF.conv2d),
+    row("empty_max_pool2d", (IMAGE[:0],), lambda x: F.max_pool2d(x, 2), lambda x: TF.max_pool2d(x, 2)),
+    row("empty_avg_pool2d", (IMAGE[:0],), lambda x: F.avg_pool2d(x, 2), lambda x: TF.avg_pool2d(x, 2)),
+    row("empty_mse_loss", (np.zeros(0), np.zeros(0)), F.mse_loss, TF.mse_loss),
+    row("empty_getitem", (EDGES,), lambda x: x[np.array([], dtype=np.int64)],
+        lambda x: x[torch.tensor([], dtype=torch.int64)]),
 ]
 
 
