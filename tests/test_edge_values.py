@@ -8,6 +8,9 @@ gradients must agree, NaN for NaN, infinity for infinity, and the values' zeros 
 Where PyTorch has a convention at a boundary (relu'(0) = 0, pow's gradients at a zero base or exponent,
 ties sharing the gradient of amax, max pooling choosing NaN), minidl follows it.
 
+The gradient flowing into each op is finite. (With an infinite one, relu's and max pooling's masks,
+written as products for speed, give NaN where PyTorch's selections give 0.)
+
 Dropout and gradient_perturbation are left out: their masks and noise come from minidl's generator, which
 PyTorch cannot reproduce (tests/nn/test_functional_grad.py checks them with fixed masks).
 """
