@@ -67,6 +67,8 @@ class Tensor:
         grad: the accumulated gradient, an array of data's shape and dtype, or None.
         requires_grad: whether operations on this tensor are recorded for backward.
         creator: the Function that made this tensor, None for a leaf.
+        _version: how many times the library updated ``data`` in place (:func:`bump_version`); writes
+            by user code into ``data`` are not counted.
     """
 
     __array_priority__ = 1000  # make ``ndarray * Tensor`` defer to Tensor.__rmul__
