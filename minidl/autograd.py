@@ -7,11 +7,14 @@ gradients of its inputs (vector-Jacobian products, also raw arrays). Calling a F
 
 ``Tensor.backward`` walks the recorded graph with a loop (no recursion, so a 10 000-op chain is fine),
 visiting functions from the newest generation to the oldest, so each function runs once, after every
-gradient flowing into its outputs has been summed. Gradients are kept only on leaf tensors that require
-them (parameters), in ``.grad``, as backend arrays; they accumulate across calls until zeroed.
+gradient flowing into its outputs has been summed. Functions of one generation run in reverse order of
+creation, so gradients are summed in the same order on every run: the same program gives the same bits.
+Gradients are kept only on leaf tensors that require them (parameters), in ``.grad``, as backend arrays;
+they accumulate across calls until zeroed.
 """
 import contextlib
 import heapq
+import itertools
 import weakref
 
 import numpy
@@ -21,6 +24,7 @@ from minidl.backend import xp
 
 DEFAULT_DTYPE = numpy.float32
 _grad_enabled = True
+_creation_order = itertools.count()  # numbers recorded Functions, to order the backward walk
 
 
 @contextlib.contextmanager
@@ -63,6 +67,8 @@ class Tensor:
         grad: the accumulated gradient, an array of data's shape and dtype, or None.
         requires_grad: whether operations on this tensor are recorded for backward.
         creator: the Function that made this tensor, None for a leaf.
+        _version: how many times the library updated ``data`` in place (:func:`bump_version`); writes
+            by user code into ``data`` are not counted.
     """
 
     __array_priority__ = 1000  # make ``ndarray * Tensor`` defer to Tensor.__rmul__
@@ -154,7 +160,7 @@ class Tensor:
         def push(function):
             if id(function) not in queued:
                 queued.add(id(function))
-                heapq.heappush(queue, (-function.generation, id(function), function))
+                heapq.heappush(queue, (-function.generation, -function.sequence, function))
 
         push(self.creator)
         while queue:
@@ -167,6 +173,7 @@ class Tensor:
                 continue
             grads_out = [xp.zeros(shape, dtype) if g is None else g  # an unused or discarded output
                          for (shape, dtype), g in zip(function.output_specs, grads_out)]
+            function.check_saved_versions()
             grads_in = function.backward(*grads_out)
             if not isinstance(grads_in, tuple):
                 grads_in = (grads_in,)
@@ -269,7 +276,14 @@ class Function:
     ``forward`` receives the input arrays and returns an array or a tuple of arrays; ``backward`` receives
     one gradient per output and returns one gradient (or None) per input, each of its input's shape.
     Anything ``backward`` needs from the forward pass is saved on ``self``.
+
+    ``saved_inputs`` lists the positions of the inputs whose values ``backward`` reads (saved arrays that
+    share their memory). Their versions are recorded in the forward pass and checked before backward, so
+    an input that the library updated in place in between (:func:`bump_version`) raises a RuntimeError
+    instead of giving a wrong gradient. Functions that need only shapes, or arrays of their own, list none.
     """
+
+    saved_inputs = ()
 
     def __call__(self, *inputs):
         tensors = _as_inputs(inputs, type(self).__name__)
@@ -278,12 +292,26 @@ class Function:
         results = [Tensor._wrap(o) for o in ((outputs,) if single else outputs)]
         if _grad_enabled and any(t.requires_grad for t in tensors):
             self.inputs = tensors
+            self.saved_versions = [tensors[i]._version for i in self.saved_inputs]
+            self.sequence = next(_creation_order)
             self.generation = max(t.generation for t in tensors)
             self.outputs = [weakref.ref(r) for r in results]
             self.output_specs = [(r.shape, r.dtype) for r in results]
             for r in results:
                 r.requires_grad, r.creator, r.generation = True, self, self.generation + 1
         return results[0] if single else tuple(results)
+
+    def check_saved_versions(self):
+        """Raise a RuntimeError naming this Function when a saved input was modified since the forward."""
+        for i, expected in zip(self.saved_inputs, self.saved_versions):
+            tensor = self.inputs[i]
+            if tensor._version != expected:
+                raise RuntimeError(
+                    f"Tensor.backward: one of the variables needed for gradient computation has been "
+                    f"modified by an in-place operation: input {i} of {type(self).__name__.lstrip('_')}, "
+                    f"of shape {tensor.shape}, is at version {tensor._version}; expected version "
+                    f"{expected}. Run the forward pass again after updating it (optimizer.step(), "
+                    f"load_state_dict, an initializer)")
 
     def forward(self, *arrays):
         raise NotImplementedError
@@ -319,7 +347,9 @@ def bump_version(*tensors):
     """Record that the library changed these tensors' data in place (optimizer steps, loads, inits).
 
     Each tensor's ``_version`` counts such changes, so a backward pass can tell that an input it saved
-    was modified after the forward pass. Direct writes into ``tensor.data`` by user code are not counted.
+    was modified after the forward pass (:meth:`Function.check_saved_versions`). The limit: direct writes
+    into ``tensor.data`` by user code (``t.data[...] = v``, ``t.data -= v``) are not counted, so a
+    gradient taken after one silently uses the new values.
     """
     for tensor in tensors:
         tensor._version += 1
@@ -358,6 +388,8 @@ class Sub(Function):
 
 
 class Mul(Function):
+    saved_inputs = (0, 1)
+
     def forward(self, a, b):
         self.a, self.b = a, b
         return a * b
@@ -367,6 +399,8 @@ class Mul(Function):
 
 
 class Div(Function):
+    saved_inputs = (0, 1)
+
     def forward(self, a, b):
         self.a, self.b = a, b
         return a / b
@@ -385,17 +419,25 @@ class Neg(Function):
 
 
 class Pow(Function):
+    """a ** b with PyTorch's gradients at the boundary: d/da is 0 where b = 0 (even at a = 0, where
+    b a^(b-1) is 0 * inf), and d/db is 0 where a = 0 and b >= 0 (where a^b log a is 0 * -inf or 1 * -inf).
+    The backward pass computes both branches and selects, so it silences NumPy's warnings."""
+
+    saved_inputs = (0, 1)
+
     def forward(self, a, b):
         self.a, self.b = a, b
         self.y = a ** b
         return self.y
 
     def backward(self, g):
-        ga = g * self.b * self.a ** (self.b - 1)
-        gb = None
-        if self.inputs[1].requires_grad:
-            gb = unbroadcast(g * self.y * xp.log(self.a), self.b.shape)
-        return unbroadcast(ga, self.a.shape), gb
+        a, b, zero = self.a, self.b, g.dtype.type(0)
+        with numpy.errstate(divide="ignore", invalid="ignore"):
+            ga = xp.where(b == 0, zero, g * (b * a ** (b - 1)))
+            gb = None
+            if self.inputs[1].requires_grad:
+                gb = unbroadcast(g * xp.where((a == 0) & (b >= 0), zero, self.y * xp.log(a)), b.shape)
+        return unbroadcast(ga, a.shape), gb
 
 
 class Exp(Function):
@@ -408,6 +450,8 @@ class Exp(Function):
 
 
 class Log(Function):
+    saved_inputs = (0,)
+
     def forward(self, a):
         self.a = a
         return xp.log(a)
@@ -431,6 +475,8 @@ class Cast(Function):
 # --------------------------------------------------------------------- linear algebra and shape
 class MatMul(Function):
     """a @ b with NumPy's rules: 1-D operands are promoted, leading (batch) axes broadcast."""
+
+    saved_inputs = (0, 1)
 
     def forward(self, a, b):
         if a.ndim == 0 or b.ndim == 0:
@@ -487,11 +533,11 @@ class GetItem(Function):
         self.index = index.data if isinstance(index, Tensor) else index
 
     def forward(self, a):
-        self.source = a
+        self.source = a.shape, a.dtype
         return a[self.index]
 
     def backward(self, g):
-        grad = xp.zeros_like(self.source)
+        grad = xp.zeros(*self.source)
         backend.scatter_add(grad, self.index, g)
         return grad
 
@@ -512,6 +558,8 @@ class Sum(Function):
 
 class Max(Function):
     """Maximum over axes; ties share the gradient equally (as torch.amax)."""
+
+    saved_inputs = (0,)
 
     def __init__(self, axis, keepdims):
         self.axis, self.keepdims = axis, keepdims

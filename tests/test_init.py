@@ -154,3 +154,80 @@ def test_orthogonal_is_haar_distributed():
     manual_seed(0)
     diagonals = np.array([np.diag(init.orthogonal(empty((3, 3))).data) for _ in range(2000)])
     assert np.abs(diagonals.mean(axis=0)).max() < 0.05
+
+
+# ---- the truncated normal in the tails
+@pytest.mark.parametrize("low, high, expected", [(7.0, 8.0, 0.13339), (8.0, 9.0, 0.11895),
+                                                 (-9.0, -8.0, 0.11895), (10.0, 11.0, 0.09706)])
+def test_truncated_std_is_exact_in_the_tails(low, high, expected):
+    # the closed form gave 0.13468 on [7, 8], a math domain error on [8, 9], ZeroDivisionError on [10, 11]
+    value = init.truncated_std(1.0, low, high)
+    np.testing.assert_allclose(value, stats.truncnorm(low, high).std(), rtol=1e-9)
+    assert abs(value - expected) < 5e-6
+
+
+def test_truncated_std_beyond_scipy():
+    # 40-digit quadrature (mpmath, the interval split at steps of 1 / low) where scipy loses digits or
+    # gives NaN; a narrow interval is uniform to first order: std = width / sqrt(12)
+    np.testing.assert_allclose(init.truncated_std(1.0, 40.0, 41.0), 0.024953323998846051, rtol=1e-12)
+    np.testing.assert_allclose(init.truncated_std(1.0, -1001.0, -1000.0), 0.0009999970000204998, rtol=1e-12)
+    np.testing.assert_allclose(init.truncated_std(1.0, 0.0, 1e-12), 1e-12 / math.sqrt(12), rtol=1e-12)
+    np.testing.assert_allclose(init.truncated_std(2.0, 3.0, 3.0 + 2e-6, mean=3.0), 2e-6 / math.sqrt(12),
+                               rtol=1e-9)
+    # so far out the density is exp(-a t) t >= 0 to first order: std 1 / a
+    np.testing.assert_allclose(init.truncated_std(1.0, 1e10, 1e10 + 1), 1e-10, rtol=1e-12)
+    np.testing.assert_allclose(init.truncated_std(1.0, -1e200, -1e200 * (1 - 1e-15)), 1e-200, rtol=1e-12)
+
+
+@pytest.mark.timeout(60)
+def test_truncated_normal_beyond_1e154_std_gives_the_nearer_bound():
+    # the density is a spike of width 1e-200 at the bound nearer the mean, far inside a float's ulp there
+    values = init.truncated_normal(empty((5,)), 0.0, 1.0, -1e200, -1e200 * (1 - 1e-15)).data
+    np.testing.assert_array_equal(values, np.full(5, -1e200 * (1 - 1e-15)))
+
+
+@pytest.mark.parametrize("low, high", [(6.0, 7.0), (-7.0, -6.0), (40.0, 41.0), (-2.0, 30.0)], ids=str)
+def test_truncated_normal_samples_far_tails_exactly_without_a_loop(low, high):
+    # rejection sampling never returned on [6, 7]: a N(0, 1) draw lands there once in a billion
+    manual_seed(0)
+    assert (init.truncated_normal(empty((8,)), 0.0, 1.0, low, high).data >= low).all()
+    values = init.truncated_normal(empty((2000,)), 0.0, 1.0, low, high).data
+    assert low <= values.min() and values.max() <= high
+    reference = stats.truncnorm(low, high)
+    assert stats.kstest(values, reference.cdf).pvalue > 1e-3
+    assert abs(values.std() / init.truncated_std(1.0, low, high) - 1) < 0.1
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_truncated_normal_repeats_bit_for_bit_and_keeps_within_bounds_rounded_to_the_dtype(dtype):
+    draws = []
+    for _ in range(2):
+        manual_seed(3)
+        draws.append(init.truncated_normal(empty((50, 40), dtype), 0.1, 0.3, -0.1, 0.7).data.tobytes())
+    assert draws[0] == draws[1]
+    # float32 holds 1 and 1 + 2^-23 near 1: only 1 lies in [1, 1 + 1e-7]
+    values = init.truncated_normal(empty((100,), np.float32), 1.0, 1.0, 1.0, 1.0 + 1e-7).data
+    np.testing.assert_array_equal(values, np.ones(100, np.float32))
+    with pytest.raises(ValueError, match=r"truncated_normal: no float32 number lies in \[low, high\]"):
+        init.truncated_normal(empty((2,), np.float32), 1.0, 1.0, 1.0 + 1e-8, 1.0 + 2e-8)
+
+
+def test_truncated_normal_rejects_non_finite_arguments():
+    for kwargs in [dict(std=math.nan), dict(low=-math.inf), dict(high=math.nan), dict(mean=math.inf)]:
+        with pytest.raises(ValueError, match="init.truncated_normal: .* must be a finite number"):
+            init.truncated_normal(empty((2, 2)), **kwargs)
+    with pytest.raises(ValueError, match="init.truncated_std: low and high must lie a finite number of std"):
+        init.truncated_std(1e-10, -1e300, 1e300)
+
+
+def test_default_bounds_are_two_std_unlike_pytorch_two_absolute():
+    # the docstring's example: std 0.02 gives 0.0176 in minidl (bounds +-0.04), 0.0200 in PyTorch (+-2)
+    torch = pytest.importorskip("torch")
+    manual_seed(0)
+    ours = init.truncated_normal(empty((200, 500)), std=0.02).data
+    theirs = torch.nn.init.trunc_normal_(torch.empty(200, 500, dtype=torch.float64),
+                                         std=0.02, generator=torch.Generator().manual_seed(0)).numpy()
+    assert np.abs(ours).max() <= 0.04 and 0.04 < np.abs(theirs).max()
+    np.testing.assert_allclose(init.truncated_std(0.02, -0.04, 0.04), 0.0176, atol=5e-5)
+    np.testing.assert_allclose(init.truncated_std(0.02, -2.0, 2.0), 0.0200, atol=5e-5)
+    assert abs(ours.std() - 0.0176) < 2e-4 and abs(theirs.std() - 0.0200) < 2e-4

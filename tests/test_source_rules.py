@@ -25,9 +25,11 @@ HOST_SAFE = {
     "prod",  # products over shape tuples (sizes, fans)
     "atleast_1d",  # normalizing an axis argument (an int or a tuple of ints) to a tuple
     "argsort",  # inverting a transpose's axes tuple
+    "errstate",  # silencing floating-point warnings of a branch that a where() discards
     "random.default_rng",  # the host generator that orders data rows (random.py)
 }
 HOST_SAFE_IN = {  # per-file additions to HOST_SAFE, each with its reason
+    "minidl/random.py": {"nextafter"},  # rounding truncation bounds (host scalars) inward to a dtype
 }
 
 

@@ -15,15 +15,17 @@ from minidl.nn import im2col
 # --------------------------------------------------------------------- activations
 class _ReLU(Function):
     def forward(self, x):
-        self.mask = x > 0
-        return x * self.mask
+        y = xp.maximum(x, 0)
+        self.mask = y != 0  # True where x > 0 and where x is NaN
+        return y
 
     def backward(self, g):
         return g * self.mask
 
 
 def relu(x):
-    """max(x, 0) elementwise; the gradient at 0 is 0 (as PyTorch)."""
+    """max(x, 0) elementwise, as PyTorch: relu(-inf) = 0 and NaN stays NaN. The gradient is 0 where
+    x <= 0 (at 0 included) and passes through elsewhere, NaN included."""
     return _ReLU()(x)
 
 
@@ -66,6 +68,8 @@ def log_softmax(x, axis=-1):
 
 # --------------------------------------------------------------------- linear maps
 class _Linear(Function):
+    saved_inputs = (0, 1)
+
     def forward(self, x, weight, bias=None):
         self.x, self.weight = x, weight
         y = x @ weight.T
@@ -86,6 +90,8 @@ def linear(x, weight, bias=None):
 
 class _Conv2d(Function):
     """Convolution as one GEMM: W (O, C*KH*KW) @ columns (C*KH*KW, N*OH*OW)."""
+
+    saved_inputs = (0, 1)  # the columns may be a view of the input
 
     def __init__(self, stride, padding):
         self.stride, self.padding = stride, padding
@@ -140,8 +146,9 @@ def conv2d(x, weight, bias=None, stride=1, padding=0):
 
 # --------------------------------------------------------------------- pooling
 class _MaxPool2d(Function):
-    """Elementwise maxima of the KH*KW strided views (no copy of the windows); the index of each window
-    is its first maximum, as PyTorch's."""
+    """Elementwise maxima of the KH*KW strided views (no copy of the windows). As PyTorch's, the index of
+    each window is its first maximum, or its last NaN (the output is then NaN, and the gradient goes
+    there)."""
 
     def __init__(self, kernel, stride):
         self.kernel, self.stride = kernel, stride
@@ -159,6 +166,9 @@ class _MaxPool2d(Function):
         for view in views[1:]:
             self.index += ~found
             found |= view == y
+        nan_windows = ~found  # no value equals a NaN maximum: its index is the window's last NaN
+        for k, view in enumerate(views):
+            xp.copyto(self.index, k, where=nan_windows & xp.isnan(view))
         self.x_shape = x.shape
         return y
 

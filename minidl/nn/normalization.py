@@ -17,6 +17,8 @@ class _BatchNormTrain(Function):
     """y = gamma x_hat + beta with batch statistics over ``axes``; the backward pass is the closed form
     dx = (gamma / std) (g - mean(g) - x_hat mean(g x_hat)), means over the reduced axes."""
 
+    saved_inputs = (1,)  # gamma
+
     def __init__(self, axes, eps):
         self.axes, self.eps = axes, eps
 
