@@ -9,8 +9,21 @@ import time
 import numpy
 from tqdm import tqdm
 
-from minidl import backend, random
+from minidl import backend, checks, random
 from minidl.autograd import Tensor, no_grad
+
+
+class TrainingError(FloatingPointError):
+    """Training stopped because the loss or the parameters went bad; nothing was passed to a callback.
+
+    Attributes:
+        history: the logs of the epochs completed before the failure (as ``fit`` would have returned).
+        epoch, batch: where it happened (1-based).
+    """
+
+    def __init__(self, message, history, epoch, batch):
+        super().__init__(message)
+        self.history, self.epoch, self.batch = history, epoch, batch
 
 
 def _check_data(X, y, where):
@@ -18,6 +31,29 @@ def _check_data(X, y, where):
         raise ValueError(f"{where}: X has {len(X)} samples but y has {len(y)}")
     if len(X) == 0:
         raise ValueError(f"{where}: got no samples")
+
+
+def _check_loss(value, first, divergence, history, epoch, batch):
+    """Raise TrainingError when the batch loss ``value`` is non-finite or beyond the divergence guard."""
+    if not math.isfinite(value):
+        raise TrainingError(f"fit: the loss became {value} at epoch {epoch}, batch {batch}",
+                            history, epoch, batch)
+    if divergence is not None and first > 0 and value > divergence * first:
+        raise TrainingError(f"fit: the loss diverged at epoch {epoch}, batch {batch}: {value:.4g} is more "
+                            f"than divergence={divergence:g} times the first batch's {first:.4g}; lower "
+                            f"the learning rate, or pass divergence=None to train on", history, epoch, batch)
+
+
+def _check_parameters(model, history, epoch, batch):
+    """Raise TrainingError naming the first parameter that holds NaN or infinity after a step."""
+    named = list(model.named_parameters())
+    finite = [backend.xp.isfinite(parameter.data).all() for _, parameter in named]
+    if finite and bool(backend.xp.stack(finite).all()):  # one device synchronization per step
+        return
+    for (name, _), ok in zip(named, finite):
+        if not bool(ok):
+            raise TrainingError(f"fit: parameter {name} holds NaN or infinity after the optimizer step at "
+                                f"epoch {epoch}, batch {batch}; lower the learning rate", history, epoch, batch)
 
 
 def _is_classification(output, y):
@@ -59,7 +95,7 @@ def evaluate(model, loss_fn, X, y, batch_size=1024):
 
 
 def fit(model, loss_fn, optimizer, X, y, epochs, batch_size, shuffle=True, validation=None,
-        callbacks=(), progress=True):
+        callbacks=(), progress=True, divergence=1e6):
     """Train ``model`` with ``optimizer`` on (X, y) and return its history.
 
     Args:
@@ -74,13 +110,18 @@ def fit(model, loss_fn, optimizer, X, y, epochs, batch_size, shuffle=True, valid
         callbacks: objects with ``on_epoch_end(epoch, model, logs)``; ``on_train_begin(model)`` is
             called too where defined.
         progress: show a tqdm progress bar over epochs.
+        divergence: the divergence guard: training stops when a batch's loss exceeds ``divergence``
+            times the first batch's loss (when that is positive); None turns the guard off.
 
     Returns:
         history: a list with one dict per epoch: epoch, loss, accuracy (classification), val_loss,
         val_accuracy (with validation), seconds.
 
     Raises:
-        FloatingPointError: naming the epoch and batch where the loss became NaN or infinite.
+        TrainingError (a FloatingPointError): when a batch's loss is NaN or infinite, when it passes the
+            divergence guard, or when a parameter holds NaN or infinity after an optimizer step. The
+            message names the epoch, the batch (and the parameter); the error's ``history`` holds the
+            completed epochs. Training stops before any callback sees the bad epoch.
     """
     _check_data(X, y, "fit")
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
@@ -89,11 +130,13 @@ def fit(model, loss_fn, optimizer, X, y, epochs, batch_size, shuffle=True, valid
         raise ValueError(f"fit: epochs must be a non-negative integer, got {epochs!r}")
     if validation is not None:
         _check_data(*validation, "fit (validation)")
+    if divergence is not None:
+        divergence = checks.real(divergence, "divergence", "fit", low=1, low_open=True)
     for callback in callbacks:
         if hasattr(callback, "on_train_begin"):
             callback.on_train_begin(model)
 
-    history = []
+    history, first_loss = [], None
     n = len(X)
     bar = tqdm(range(1, epochs + 1), desc="fit", unit="epoch", disable=not progress, leave=False)
     for epoch in bar:
@@ -108,10 +151,11 @@ def fit(model, loss_fn, optimizer, X, y, epochs, batch_size, shuffle=True, valid
             output = model(Tensor(xb))
             loss = loss_fn(output, yb)
             value = loss.item()
-            if not math.isfinite(value):
-                raise FloatingPointError(f"fit: the loss became {value} at epoch {epoch}, batch {batch}")
+            first_loss = value if first_loss is None else first_loss
+            _check_loss(value, first_loss, divergence, history, epoch, batch)
             loss.backward()
             optimizer.step()
+            _check_parameters(model, history, epoch, batch)
             total_loss += value * len(index)
             if classification is None:
                 classification = _is_classification(output, yb)
