@@ -27,6 +27,13 @@ class TrainingError(FloatingPointError):
 
 
 def _check_data(X, y, where):
+    """Raise unless X and y are arrays (host or backend) of one positive length."""
+    for name, array in (("X", X), ("y", y)):
+        if not isinstance(array, numpy.ndarray) and not backend.is_backend_array(array):
+            raise TypeError(f"{where}: {name} must be a NumPy or backend array, got {type(array).__name__}; "
+                            f"convert it with numpy.asarray(..., dtype=...)")
+        if array.ndim == 0:
+            raise ValueError(f"{where}: {name} must have a sample axis, got a 0-d array")
     if len(X) != len(y):
         raise ValueError(f"{where}: X has {len(X)} samples but y has {len(y)}")
     if len(X) == 0:
@@ -69,8 +76,13 @@ def evaluate(model, loss_fn, X, y, batch_size=1024):
 
     X: (N, ...) inputs; y: (N,) integer classes or (N, ...) regression targets -> dict.
     The model's train/eval mode is restored afterwards.
+
+    Raises:
+        TypeError: when X or y is not an array (a nested list, a Tensor ...) or batch_size not an integer.
+        ValueError: when they hold different numbers of samples, none at all, or batch_size < 1.
     """
     _check_data(X, y, "evaluate")
+    batch_size = checks.integer(batch_size, "batch_size", "evaluate", low=1)
     was_training = model.training
     model.eval()
     total_loss, correct = 0.0, 0
@@ -118,16 +130,17 @@ def fit(model, loss_fn, optimizer, X, y, epochs, batch_size, shuffle=True, valid
         val_accuracy (with validation), seconds.
 
     Raises:
+        TypeError: when X, y (or the validation pair) are not arrays, or batch_size, epochs are not integers.
+        ValueError: for X and y of different lengths or no samples, batch_size < 1, epochs < 0, or a
+            divergence factor not above 1.
         TrainingError (a FloatingPointError): when a batch's loss is NaN or infinite, when it passes the
             divergence guard, or when a parameter holds NaN or infinity after an optimizer step. The
             message names the epoch, the batch (and the parameter); the error's ``history`` holds the
             completed epochs. Training stops before any callback sees the bad epoch.
     """
     _check_data(X, y, "fit")
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"fit: batch_size must be a positive integer, got {batch_size!r}")
-    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 0:
-        raise ValueError(f"fit: epochs must be a non-negative integer, got {epochs!r}")
+    batch_size = checks.integer(batch_size, "batch_size", "fit", low=1)
+    epochs = checks.integer(epochs, "epochs", "fit", low=0)
     if validation is not None:
         _check_data(*validation, "fit (validation)")
     if divergence is not None:

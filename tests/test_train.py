@@ -204,10 +204,10 @@ def test_float32_stays_float32_through_fit():
 @pytest.mark.parametrize("kwargs, error, message", [
     (dict(y=np.zeros(5, np.int64)), ValueError, "fit: X has 40 samples but y has 5"),
     (dict(X=np.zeros((0, 2), np.float32), y=np.zeros(0, np.int64)), ValueError, "fit: got no samples"),
-    (dict(batch_size=0), ValueError, "fit: batch_size must be a positive integer, got 0"),
-    (dict(batch_size=True), ValueError, "fit: batch_size must be a positive integer, got True"),
-    (dict(batch_size=2.0), ValueError, "fit: batch_size must be a positive integer, got 2.0"),
-    (dict(epochs=-1), ValueError, "fit: epochs must be a non-negative integer, got -1"),
+    (dict(batch_size=0), ValueError, "fit: batch_size must be an integer >= 1, got 0"),
+    (dict(batch_size=True), TypeError, r"fit: batch_size must be an integer, got True \(bool\)"),
+    (dict(batch_size=2.0), TypeError, r"fit: batch_size must be an integer, got 2.0 \(float\)"),
+    (dict(epochs=-1), ValueError, "fit: epochs must be an integer >= 0, got -1"),
     (dict(validation=(np.zeros((3, 2), np.float32), np.zeros(2, np.int64))), ValueError,
      r"fit \(validation\): X has 3 samples but y has 2"),
 ])
