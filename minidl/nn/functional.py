@@ -334,7 +334,7 @@ def cross_entropy(logits, targets):
 
 
 def _as_target(target, prediction, where):
-    """``target`` as a Tensor of ``prediction``'s shape, both floating (of one dtype, checked when used).
+    """``target`` as a Tensor of ``prediction``'s shape and floating dtype.
 
     Targets are never converted: an integer target would promote a float32 loss, and with it the
     gradients of float32 weights, to float64; a float64 target for float32 predictions is refused too.
@@ -343,6 +343,9 @@ def _as_target(target, prediction, where):
     checks.float_dtype(prediction, "prediction", where)
     target = target if isinstance(target, Tensor) else Tensor(target)
     checks.float_dtype(target, "target", where)
+    if target.dtype != prediction.dtype:
+        raise TypeError(f"{where}: target must have the prediction's dtype {prediction.dtype}, got "
+                        f"{target.dtype}; convert it explicitly, e.g. target.astype(numpy.{prediction.dtype})")
     if target.shape != prediction.shape:
         raise ValueError(f"{where}: expected a target of shape {prediction.shape}, got {target.shape}")
     return target
