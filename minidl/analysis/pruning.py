@@ -100,7 +100,11 @@ def _locate(model, layer, where):
 
 
 def _check_units(units, m, where):
-    units = numpy.unique(numpy.asarray(units, dtype=numpy.int64))
+    """The sorted distinct unit indices ``units`` (integers in [0, m), fewer than all m)."""
+    array = numpy.asarray(units)
+    if array.size and array.dtype.kind not in "iu":
+        raise TypeError(f"{where}: units must be integer indices, got {units!r} ({array.dtype})")
+    units = numpy.unique(array.astype(numpy.int64))
     if units.size and (units[0] < 0 or units[-1] >= m):
         raise ValueError(f"{where}: unit indices must lie in [0, {m}), got {units.tolist()}")
     if units.size >= m:

@@ -23,19 +23,18 @@ import math
 import numpy
 from scipy import integrate, optimize
 
+from minidl import checks
 from minidl.analysis.spectrum import singular_values, weight_matrix
 
 
 def _check_ratio(Q, where):
-    if isinstance(Q, bool) or not isinstance(Q, (int, float, numpy.integer, numpy.floating)) or not Q >= 1:
-        raise ValueError(f"{where}: expected an aspect ratio Q >= 1 (longer side / shorter side), got {Q!r}")
-    return float(Q)
+    """The aspect ratio Q = longer side / shorter side, >= 1."""
+    return checks.real(Q, "the aspect ratio Q (longer side / shorter side)", where, low=1)
 
 
 def _check_sigma(sigma, where):
-    if isinstance(sigma, bool) or not isinstance(sigma, (int, float, numpy.floating)) or not sigma > 0:
-        raise ValueError(f"{where}: expected a standard deviation sigma > 0, got {sigma!r}")
-    return float(sigma)
+    """The entries' standard deviation sigma, > 0."""
+    return checks.real(sigma, "the standard deviation sigma", where, low=0, low_open=True)
 
 
 def _eigenvalues(source, where):

@@ -15,7 +15,7 @@ conditioning_penalty(model, 1e-3), ...)``.
 """
 import numpy
 
-from minidl import backend
+from minidl import backend, checks
 from minidl.autograd import Function, Tensor
 from minidl.nn.layers import Conv2d, Linear, check_input
 from minidl.nn.module import Module, Parameter
@@ -75,8 +75,7 @@ def conditioning_penalty(model, strength, layers=None):
     Returns:
         a scalar Tensor in the weights' dtype, differentiable with respect to the weights.
     """
-    if isinstance(strength, bool) or not isinstance(strength, (int, float)) or strength < 0:
-        raise ValueError(f"conditioning_penalty: expected a strength lambda >= 0, got {strength!r}")
+    strength = checks.real(strength, "strength", "conditioning_penalty", low=0)
     total = None
     for layer in _layers(model, layers, "conditioning_penalty"):
         values = differentiable_singular_values(layer.weight)
@@ -152,8 +151,7 @@ class Reorthonormalize:
     (papers/004 section 5 does it once an epoch)."""
 
     def __init__(self, every=1):
-        if isinstance(every, bool) or not isinstance(every, int) or every < 1:
-            raise ValueError(f"Reorthonormalize: every must be a positive integer, got {every!r}")
+        every = checks.integer(every, "every", "Reorthonormalize", low=1)
         self.every = every
 
     def on_epoch_end(self, epoch, model, logs):
@@ -170,8 +168,7 @@ def bound_singular_values(layer, eps):
     """
     if not isinstance(layer, (Linear, Conv2d)):
         raise TypeError(f"bound_singular_values: expected a Linear or Conv2d, got {type(layer).__name__}")
-    if isinstance(eps, bool) or not isinstance(eps, (int, float)) or eps < 0:
-        raise ValueError(f"bound_singular_values: expected eps >= 0, got {eps!r}")
+    eps = checks.real(eps, "eps", "bound_singular_values", low=0)
     weight = layer.weight.data
     U, S, Vt = _svd(weight.reshape(weight.shape[0], -1))
     S = S.clip(1.0 / (1.0 + eps), 1.0 + eps)
@@ -192,8 +189,8 @@ class SingularValueBounding:
     """
 
     def __init__(self, optimizer, model, eps=0.05, every=1):
-        if isinstance(every, bool) or not isinstance(every, int) or every < 1:
-            raise ValueError(f"SingularValueBounding: every must be a positive integer, got {every!r}")
+        every = checks.integer(every, "every", "SingularValueBounding", low=1)
+        eps = checks.real(eps, "eps", "SingularValueBounding", low=0)
         if isinstance(model, Module):
             self.layers = [m for m in model.modules() if isinstance(m, (Linear, Conv2d))]
         else:

@@ -19,6 +19,7 @@ import math
 
 import numpy
 
+from minidl import checks
 from minidl.analysis.spectrum import spectral_summary
 from minidl.files import write_atomically
 from minidl.nn.layers import Conv2d, Linear
@@ -40,8 +41,7 @@ class SpectrumTracker:
     """
 
     def __init__(self, layers=None, every=1):
-        if isinstance(every, bool) or not isinstance(every, int) or every < 1:
-            raise ValueError(f"SpectrumTracker: every must be a positive integer, got {every!r}")
+        every = checks.integer(every, "every", "SpectrumTracker", low=1)
         if isinstance(layers, (str, Module)):
             layers = [layers]
         self.layers = None if layers is None else list(layers)
