@@ -6,10 +6,17 @@ import warnings
 import numpy as np
 import pytest
 
+from data_tools import linearly_separable, random_crop, read_idx, split
 from minidl import Tensor, checks, init, manual_seed, nn
+from minidl.analysis import SpectrumTracker, WeightPerturbation, djm, edjm_score, energy_rank, prune_units
+from minidl.analysis.random_matrix import marchenko_pastur_density, marchenko_pastur_edges
 from minidl.nn import functional as F
 from minidl.optim import SGD
 from minidl.rl.deep_q import fitted_q_iteration, q_network, regress_q, stochasticity_batch_size
+from minidl.rl.discretize import PriceGrid
+from minidl.rl.markets import NormalPrices
+from minidl.rl.mdp import market_mdp
+from minidl.rl.tabular import value_iteration
 from minidl.train import evaluate, fit
 
 nan, inf = float("nan"), float("inf")
@@ -167,6 +174,46 @@ BAD_CALLS = {
                                            "stochasticity_batch_size: rate must be a finite number, got nan"),
     "fitted_q_iteration(gamma=nan)": (lambda: fitted_q_iteration(None, nan, 1), ValueError,
                                       "fitted_q_iteration: gamma must be a finite number, got nan"),
+    "NormalPrices(sd=nan)": (lambda: NormalPrices(sd=nan), ValueError,
+                             "NormalPrices: sd must be a finite number, got nan"),
+    "NormalPrices(mean='3')": (lambda: NormalPrices(mean="3"), TypeError,
+                               "NormalPrices: mean must be a real number, got '3' (str)"),
+    "PriceGrid(high=inf)": (lambda: PriceGrid(0.0, inf, 4), ValueError,
+                            "PriceGrid: high must be a finite number, got inf"),
+    "value_iteration(gamma=nan)": (lambda: value_iteration(None, nan), ValueError,
+                                   "value_iteration: gamma must be a finite number, got nan"),
+    "market_mdp(None)": (lambda: market_mdp(None, None), TypeError,
+                         "market_mdp: env must be a MarketEnv or InventoryMarketEnv, got None"),
+    # analysis
+    "marchenko_pastur_edges(Q=nan)": (lambda: marchenko_pastur_edges(nan), ValueError,
+                                      "marchenko_pastur_edges: the aspect ratio Q (longer side / shorter side) "
+                                      "must be a finite number, got nan"),
+    "marchenko_pastur_density(sigma=inf)": (lambda: marchenko_pastur_density(1.0, 2.0, sigma=inf), ValueError,
+                                            "marchenko_pastur_density: the standard deviation sigma must be a "
+                                            "finite number, got inf"),
+    "WeightPerturbation(std=nan)": (lambda: WeightPerturbation(nan, [1]), ValueError,
+                                    "WeightPerturbation: std must be a finite number, got nan"),
+    "SpectrumTracker(every=2.0)": (lambda: SpectrumTracker(every=2.0), TypeError,
+                                   "SpectrumTracker: every must be an integer, got 2.0 (float)"),
+    "edjm_score(percentile=100)": (lambda: edjm_score(np.ones(3), percentile=100), ValueError,
+                                   "edjm_score: percentile must be in [0, 100), got 100"),
+    "djm(method='numeric')": (lambda: djm(nn.Linear(2, 2), np.ones((1, 2), np.float32), method="numeric"),
+                              ValueError, "djm: method must be one of 'explicit', 'autograd', got 'numeric'"),
+    "energy_rank(energy=nan)": (lambda: energy_rank(np.eye(3), nan), ValueError,
+                                "energy_rank: energy must be a finite number, got nan"),
+    "prune_units(units=[0.5])": (lambda: prune_units(nn.Sequential(nn.Linear(2, 3), nn.ReLU(), nn.Linear(3, 1)), 0,
+                                                     [0.5]), TypeError,
+                                 "prune_units: units must be integer indices, got [0.5] (float64)"),
+    # data
+    "split(test=nan)": (lambda: split(np.zeros((4, 1)), np.zeros(4, np.int64), test=nan), ValueError,
+                        "split: test must be a finite number, got nan"),
+    "linearly_separable(margin=inf)": (lambda: linearly_separable(4, 2, margin=inf), ValueError,
+                                       "linearly_separable: margin must be a finite number, got inf"),
+    "random_crop(padding=1.5)": (lambda: random_crop(np.zeros((1, 1, 4, 4)), 2, 1.5, 0), TypeError,
+                                 "random_crop: padding must be an integer, got 1.5 (float)"),
+    "read_idx(max_bytes=1e9)": (lambda: read_idx(__file__, max_bytes=1e9), TypeError,
+                                "read_idx: max_bytes must be an integer, got 1000000000.0 (float)"),
+    "manual_seed(-1)": (lambda: manual_seed(-1), ValueError, "manual_seed: seed must be an integer >= 0, got -1"),
     # the checks themselves
     "checks.real(bool)": (lambda: checks.real(True, "lr", "f"), TypeError, "f: lr must be a real number, got True"),
     "checks.integer(np.float64)": (lambda: checks.integer(np.float64(2), "n", "f"), TypeError,
@@ -200,6 +247,9 @@ def test_numpy_scalars_are_accepted_where_python_numbers_are():
     assert bounded.data.min() >= -1 and bounded.data.max() < 1
     assert stochasticity_batch_size(np.float32(0.5), np.int64(10)) == 5
     assert checks.integer(np.uint8(7), "n", "f") == 7 and type(checks.integer(np.uint8(7), "n", "f")) is int
+    assert NormalPrices(mean=np.float32(3), sd=np.int64(2)).sd == 2.0
+    assert PriceGrid(np.float32(0), np.float64(1), np.int32(4)).n_bins == 4
+    assert edjm_score(np.linspace(3.0, 1.0, 40), percentile=np.float32(50)) > 0
 
 
 def test_a_float32_weight_never_gets_a_float64_grad():
