@@ -94,8 +94,8 @@ class _BatchUnpickler(pickle.Unpickler):
 
     A batch holds a dict of bytes, lists of ints or bytes, and one NumPy array. Pickled by Python 3,
     bytes go through ``_codecs.encode``; an array is rebuilt by NumPy's ``_reconstruct`` from
-    ``ndarray`` and a ``dtype`` (``_frombuffer`` under protocol 5), a NumPy integer by ``scalar``. Every other global (``os.system``, ``builtins.eval`` ...) is refused
-    before it is imported.
+    ``ndarray`` and a ``dtype`` (``_frombuffer`` under protocol 5), a NumPy integer by ``scalar``.
+    Every other global (``os.system``, ``builtins.eval`` ...) is refused before it is imported.
     """
 
     _ALLOWED = {
