@@ -122,7 +122,7 @@ def test_crafted_pickle_is_refused_without_running_code(tmp_path, reader):
     assert not marker.exists()
 
 
-@pytest.mark.parametrize("protocol", [2, 4, 5])
+@pytest.mark.parametrize("protocol", [0, 2, 4, 5])
 def test_batches_of_every_pickle_protocol_load(tmp_path, protocol):
     data = np.arange(2 * 3072, dtype=np.int64).reshape(2, 3072).astype(np.uint8)
     batch = {b"batch_label": "training batch 1 of 5", b"labels": [np.int64(4), 7], b"data": data,
@@ -131,3 +131,14 @@ def test_batches_of_every_pickle_protocol_load(tmp_path, protocol):
     X, y = read_cifar_batch(tmp_path / "batch")
     np.testing.assert_array_equal(X.reshape(2, 3072) * 255, data)
     assert y.tolist() == [4, 7]
+
+
+def test_a_batch_pickled_under_numpy_1_module_names_loads(tmp_path):
+    # The official files name numpy.core.multiarray._reconstruct (NumPy 1); NumPy 2 calls it numpy._core.
+    data = np.arange(3072, dtype=np.int64).reshape(1, 3072).astype(np.uint8)
+    content = pickle.dumps({b"labels": [3], b"data": data}, protocol=2)
+    assert b"numpy._core.multiarray" in content
+    (tmp_path / "batch").write_bytes(content.replace(b"numpy._core.multiarray", b"numpy.core.multiarray"))
+    X, y = read_cifar_batch(tmp_path / "batch")
+    np.testing.assert_array_equal(X.reshape(1, 3072) * 255, data)
+    assert y.tolist() == [3]
