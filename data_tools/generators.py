@@ -27,6 +27,10 @@ def linearly_separable(n, d, seed=0, margin=0.0, distribution="uniform", zero_on
 
     Returns:
         X float32 (n, d), y int64 (n,), w float32 (d,) with ||w|| = 1.
+
+    Raises:
+        TypeError: for non-integer n, d or a non-real margin.
+        ValueError: for n < 0, d < 1, a negative or non-finite margin, an unknown distribution or a bad w.
     """
     n = checks.integer(n, "n", "linearly_separable", low=0)
     d = checks.integer(d, "d", "linearly_separable", low=1)

@@ -76,6 +76,9 @@ def solve_market(env, discretizer, gamma, solver="value_iteration", n_episodes=1
 
     ``solver="value_iteration"``: the exact Q* of the discretized MDP (minidl.rl.mdp);
     ``solver="q_learning"``: learned from ``n_episodes`` episodes of experience, seeded by ``seed``.
+
+    Raises:
+        ValueError: for an unknown solver, or arguments the solver refuses.
     """
     checks.one_of(solver, SOLVERS, "solver", "solve_market")
     if solver == "value_iteration":
@@ -89,6 +92,10 @@ def simulate_table(env, q, discretizer, n_samples, seed, environment):
 
     Each row holds the observed price (and position), and ``q`` (S, A) at the observation's state.
     ``seed`` seeds the actions and the environment; ``environment`` names the table.
+
+    Raises:
+        TypeError: when ``n_samples`` is not an integer.
+        ValueError: when it is below 1, or ``q`` has the wrong shape.
     """
     n_samples = checks.integer(n_samples, "n_samples", "simulate_table", low=1)
     q = np.asarray(q, dtype=np.float64)

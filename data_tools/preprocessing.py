@@ -56,6 +56,10 @@ def random_crop(X, size, padding, rng):
 
     Returns:
         (N, C, h, w), the dtype of X.
+
+    Raises:
+        TypeError: for a non-integer size or padding, or an unseeded rng.
+        ValueError: for images not (N, C, H, W), padding < 0 or a size outside the padded image.
     """
     X = _images(X, "random_crop")
     rng = _generator(rng, "random_crop")
@@ -87,6 +91,10 @@ def random_horizontal_flip(X, p, rng):
 
     Returns:
         (N, C, H, W), the dtype of X.
+
+    Raises:
+        TypeError: for a non-real p or an unseeded rng.
+        ValueError: for images not (N, C, H, W) or p outside [0, 1].
     """
     X = _images(X, "random_horizontal_flip")
     rng = _generator(rng, "random_horizontal_flip")

@@ -21,6 +21,10 @@ def split(X, y, validation=0.1, test=0.0, seed=0, stratify=True):
 
     Returns:
         (train, validation, test), each an (X_part, y_part) pair holding copies of the selected rows.
+
+    Raises:
+        TypeError: when a fraction is not a real number.
+        ValueError: for X and y of different lengths, fractions outside [0, 1) or summing to 1 or more.
     """
     X, y = np.asarray(X), np.asarray(y)
     if X.ndim == 0 or y.ndim != 1 or len(X) != len(y):

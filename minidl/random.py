@@ -15,7 +15,12 @@ _host = numpy.random.default_rng(DEFAULT_SEED)
 
 
 def manual_seed(seed):
-    """Reset both generators from the integer ``seed``."""
+    """Reset both generators from the integer ``seed``.
+
+    Raises:
+        TypeError: when ``seed`` is not an integer (bool included).
+        ValueError: when it is negative.
+    """
     global _device, _host
     seed = checks.integer(seed, "seed", "manual_seed", low=0)
     _device = xp.random.default_rng(seed)

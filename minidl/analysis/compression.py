@@ -32,6 +32,10 @@ def low_rank(source, k):
 
     source: a layer, Tensor or array of shape (out, in) or (out, in, kh, kw) (approximated as the
     (out, in * kh * kw) matrix) -> array of the weight's shape, dtype and device.
+
+    Raises:
+        TypeError: when ``k`` is not an integer.
+        ValueError: when it lies outside [1, min(out, in)].
     """
     matrix = weight_matrix(source, where="low_rank")
     shape = source.weight.shape if isinstance(source, Module) else source.shape
@@ -73,7 +77,12 @@ def elbow_rank(source):
 
 def energy_rank(source, energy=0.9):
     """The smallest k whose W_k keeps ``energy`` of ||W||_F^2:
-    sum_{i <= k} sigma_i^2 >= energy * sum_i sigma_i^2."""
+    sum_{i <= k} sigma_i^2 >= energy * sum_i sigma_i^2.
+
+    Raises:
+        TypeError: when ``energy`` is not a real number.
+        ValueError: when it lies outside (0, 1].
+    """
     energy = checks.real(energy, "energy", "energy_rank", low=0, high=1, low_open=True)
     values = singular_values(source) ** 2
     kept = numpy.cumsum(values) / values.sum()
@@ -104,6 +113,10 @@ def factorize_linear(layer, k):
     """Two Linears computing x W_k^T + b: Sequential(Linear(in, k, no bias), Linear(k, out, bias)).
 
     The first holds A = S_k^(1/2) V_k^T (k, in), the second B = U_k S_k^(1/2) (out, k) and the bias.
+
+    Raises:
+        TypeError: when ``layer`` is not a Linear or ``k`` not an integer.
+        ValueError: when ``k`` lies outside [1, min(out, in)].
     """
     if not isinstance(layer, Linear):
         raise TypeError(f"factorize_linear: expected a Linear, got {type(layer).__name__}")

@@ -34,7 +34,12 @@ def cosine_similarity(source):
 
 
 def gaussian_adjacency(source, sigma=0.5, threshold=0.5):
-    """A_ij = exp(-(1 - X_ij) / sigma^2) where it is >= threshold, else 0; zero diagonal: (m, m) float64."""
+    """A_ij = exp(-(1 - X_ij) / sigma^2) where it is >= threshold, else 0; zero diagonal: (m, m) float64.
+
+    Raises:
+        TypeError: when ``sigma`` or ``threshold`` is not a real number.
+        ValueError: for sigma <= 0, a threshold outside [0, 1], NaN or infinity.
+    """
     sigma = checks.real(sigma, "sigma", "gaussian_adjacency", low=0, low_open=True)
     threshold = checks.real(threshold, "threshold", "gaussian_adjacency", low=0, high=1)
     weights = numpy.exp(-(1.0 - cosine_similarity(source)) / sigma ** 2)

@@ -526,6 +526,10 @@ def edjm_score(singular_values, percentile=90):
     Returns:
         float, the mean over outputs. Warns (RuntimeWarning) when k = min(n, d_in) < 20: the cut then
         keeps one or two values and the score hardly depends on the network.
+
+    Raises:
+        TypeError: when ``percentile`` is not a real number.
+        ValueError: when it lies outside [0, 100), or the singular values have the wrong shape.
     """
     percentile = checks.real(percentile, "percentile", "edjm_score", low=0, high=100, high_open=True)
     normalized, largest = _by_largest(singular_values, "edjm_score")

@@ -89,6 +89,10 @@ class WeightPerturbation:
 
     Attributes:
         applied: the epochs at which noise was added.
+
+    Raises:
+        TypeError: when ``std`` is not a real number.
+        ValueError: when it is negative, NaN or infinite.
     """
 
     def __init__(self, std, epochs, seed=0, include_bias=True):

@@ -117,6 +117,10 @@ def prune_units(model, layer, units):
 
     Removes rows ``units`` of the layer's weight and bias and the same columns of the next Linear's
     weight. ``model`` is not changed.
+
+    Raises:
+        TypeError: when ``units`` are not integer indices.
+        ValueError: for indices outside the layer, all of its units, or a layer that is not a hidden Linear.
     """
     index, following = _locate(model, layer, "prune_units")
     pruned = copy.deepcopy(model)
@@ -132,7 +136,12 @@ def prune_units(model, layer, units):
 
 def mask_units(model, layer, units):
     """A copy of ``model`` of the same size whose ``units`` of Linear ``layer`` have zero weights and
-    bias, so they output 0 after the ReLU: the model that :func:`prune_units` makes smaller."""
+    bias, so they output 0 after the ReLU: the model that :func:`prune_units` makes smaller.
+
+    Raises:
+        TypeError: when ``units`` are not integer indices.
+        ValueError: for indices outside the layer, all of its units, or a layer that is not a hidden Linear.
+    """
     index, _ = _locate(model, layer, "mask_units")
     masked = copy.deepcopy(model)
     target = masked[index]

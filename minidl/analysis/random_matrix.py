@@ -69,7 +69,12 @@ def empirical_spectral_density(source, bins=50, value_range=None):
 
 
 def marchenko_pastur_edges(Q, sigma=1.0):
-    """(lambda_-, lambda_+) = sigma^2 (1 -/+ 1 / sqrt(Q))^2, the bulk edges for aspect ratio Q >= 1."""
+    """(lambda_-, lambda_+) = sigma^2 (1 -/+ 1 / sqrt(Q))^2, the bulk edges for aspect ratio Q >= 1.
+
+    Raises:
+        TypeError: when Q or sigma is not a real number.
+        ValueError: for Q < 1, sigma <= 0, NaN or infinity.
+    """
     Q, sigma = _check_ratio(Q, "marchenko_pastur_edges"), _check_sigma(sigma, "marchenko_pastur_edges")
     root = 1.0 / math.sqrt(Q)
     return sigma ** 2 * (1 - root) ** 2, sigma ** 2 * (1 + root) ** 2
@@ -79,6 +84,10 @@ def marchenko_pastur_density(x, Q, sigma=1.0):
     """The Marchenko-Pastur density rho(x) for aspect ratio Q >= 1 and entry variance sigma^2.
 
     x: scalar or array of eigenvalues -> float64 array of x's shape (0 outside the bulk).
+
+    Raises:
+        TypeError: when Q or sigma is not a real number.
+        ValueError: for Q < 1, sigma <= 0, NaN or infinity.
     """
     Q, sigma = _check_ratio(Q, "marchenko_pastur_density"), _check_sigma(sigma, "marchenko_pastur_density")
     low, high = marchenko_pastur_edges(Q, sigma)
@@ -101,7 +110,12 @@ def _marchenko_pastur_cdf(x, Q):
 
 
 def marchenko_pastur_median(Q, sigma=1.0):
-    """The median of the Marchenko-Pastur law: the x with P(lambda <= x) = 1/2."""
+    """The median of the Marchenko-Pastur law: the x with P(lambda <= x) = 1/2.
+
+    Raises:
+        TypeError: when Q or sigma is not a real number.
+        ValueError: for Q < 1, sigma <= 0, NaN or infinity.
+    """
     Q, sigma = _check_ratio(Q, "marchenko_pastur_median"), _check_sigma(sigma, "marchenko_pastur_median")
     low, high = marchenko_pastur_edges(Q)
     return sigma ** 2 * optimize.brentq(lambda x: _marchenko_pastur_cdf(x, Q) - 0.5, low, high, xtol=1e-12)

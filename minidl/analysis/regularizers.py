@@ -74,6 +74,10 @@ def conditioning_penalty(model, strength, layers=None):
 
     Returns:
         a scalar Tensor in the weights' dtype, differentiable with respect to the weights.
+
+    Raises:
+        TypeError: when ``strength`` is not a real number.
+        ValueError: when it is negative, NaN or infinite, or no layer is found.
     """
     strength = checks.real(strength, "strength", "conditioning_penalty", low=0)
     total = None
@@ -148,7 +152,12 @@ def _svd(weight):
 
 class Reorthonormalize:
     """A fit callback that re-orthonormalizes every SVDLinear of the model every ``every`` epochs
-    (papers/004 section 5 does it once an epoch)."""
+    (papers/004 section 5 does it once an epoch).
+
+    Raises:
+        TypeError: when ``every`` is not an integer.
+        ValueError: when it is below 1.
+    """
 
     def __init__(self, every=1):
         every = checks.integer(every, "every", "Reorthonormalize", low=1)
@@ -165,6 +174,10 @@ def bound_singular_values(layer, eps):
     """Clip the singular values of a Linear or Conv2d weight into [1 / (1 + eps), 1 + eps], in place.
 
     The singular vectors are kept: W <- U clip(S) V^T (a conv weight as its (out, in * kh * kw) matrix).
+
+    Raises:
+        TypeError: when ``layer`` is not a Linear or Conv2d, or ``eps`` not a real number.
+        ValueError: when ``eps`` is negative, NaN or infinite.
     """
     if not isinstance(layer, (Linear, Conv2d)):
         raise TypeError(f"bound_singular_values: expected a Linear or Conv2d, got {type(layer).__name__}")
@@ -186,6 +199,10 @@ class SingularValueBounding:
         model: a Module whose Linear and Conv2d layers are bounded, or a list of such layers.
         eps: the band half-width; every singular value ends up in [1 / (1 + eps), 1 + eps].
         every: bound after every ``every`` optimizer steps.
+
+    Raises:
+        TypeError: when ``every`` is not an integer or ``eps`` not a real number.
+        ValueError: for every < 1, a negative or non-finite eps, or a model without Linear or Conv2d layers.
     """
 
     def __init__(self, optimizer, model, eps=0.05, every=1):

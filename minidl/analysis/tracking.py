@@ -38,6 +38,10 @@ class SpectrumTracker:
 
     Attributes:
         history: the records, in the order they were made (see the module docstring).
+
+    Raises:
+        TypeError: when ``every`` is not an integer.
+        ValueError: when it is below 1.
     """
 
     def __init__(self, layers=None, every=1):

@@ -279,6 +279,10 @@ def sample_transitions(env, n_samples, seed):
 
     ``seed`` seeds the actions and the environment. Episodes end by truncation only (the markets go on),
     so every transition bootstraps from its next observation.
+
+    Raises:
+        TypeError: when ``n_samples`` is not an integer.
+        ValueError: when it is below 1, or the market terminates.
     """
     n_samples = checks.integer(n_samples, "n_samples", "sample_transitions", low=1)
     rng = np.random.default_rng(seed)
@@ -327,6 +331,10 @@ def fitted_q_iteration(transitions, gamma, iterations, target_every=50, hidden=(
         seed: seeds the initialization and the batches.
 
     Returns a FittedQIteration.
+
+    Raises:
+        TypeError: for non-real gamma or non-integer counts.
+        ValueError: for gamma outside [0, 1), counts below 1, batch_size above the transitions, or non-finite observations or rewards (named).
     """
     gamma = checks.real(gamma, "gamma", "fitted_q_iteration", low=0, high=1, high_open=True)
     iterations = checks.integer(iterations, "iterations", "fitted_q_iteration", low=1)

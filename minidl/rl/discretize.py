@@ -17,6 +17,10 @@ class PriceGrid:
     the last bin every price from ``high`` up.
 
     Attributes: edges (n_bins + 1,) float64, centers (n_bins,) float64, n_bins.
+
+    Raises:
+        TypeError: for a non-integer n_bins or non-real bounds.
+        ValueError: for n_bins < 1, non-finite bounds or high <= low.
     """
 
     def __init__(self, low, high, n_bins):
@@ -61,6 +65,10 @@ class Discretizer:
     the Q-table rows run through all price bins at position 0, then at position 1, and so on.
 
     Attributes: grid (PriceGrid), n_positions (1 without inventory), n_states = n_positions * n_bins.
+
+    Raises:
+        TypeError: when ``grid`` is not a PriceGrid or ``capacity`` not an integer.
+        ValueError: for a capacity below 1.
     """
 
     def __init__(self, grid, capacity=None):

@@ -53,6 +53,10 @@ class NormalPrices:
 
     ``mixture()`` describes the stationary distribution as Gaussian components (here one), which is
     what :mod:`minidl.rl.mdp` integrates over the price bins.
+
+    Raises:
+        TypeError: when mean or sd is not a real number (a string is refused, not parsed).
+        ValueError: for sd <= 0, NaN or infinity.
     """
     iid = True
 
@@ -84,6 +88,10 @@ class SinePrices:
     marginal distribution of the shuffled series, with independent draws. With ``shuffle=False`` a path
     walks consecutive ticks from a uniformly random start, a time series whose price alone is not a
     Markov state. ``noise_sd`` adds i.i.d. N(0, noise_sd^2) noise to every tick.
+
+    Raises:
+        TypeError: for non-real parameters or a non-integer period.
+        ValueError: for a negative amplitude or noise_sd, a period below 1, NaN or infinity.
     """
 
     def __init__(self, level=3.0, amplitude=2.0, period=20_000, noise_sd=0.0, shuffle=False):

@@ -36,6 +36,11 @@ def value_iteration(mdp, gamma, tol=1e-10, max_iterations=1_000_000):
     returned Q then satisfies the Bellman optimality equation to gamma * tol.
 
     Returns (q (S, A), v (S,)), float64.
+
+    Raises:
+        TypeError: when ``gamma`` is not a real number.
+        ValueError: when it lies outside [0, 1).
+        RuntimeError: when it does not converge within ``max_iterations``.
     """
     gamma = checks.real(gamma, "gamma", "value_iteration", low=0, high=1, high_open=True)
     v = np.zeros(mdp.n_states)
@@ -54,6 +59,11 @@ def policy_evaluation(mdp, policy, gamma, tol=1e-10, max_iterations=1_000_000):
 
     Iterates V <- r(s, pi(s)) + gamma E[V(s') | s, pi(s)] until V changes by at most ``tol``.
     Returns (q (S, A), v (S,)), float64, with q[s, a] the return of a in s followed by pi.
+
+    Raises:
+        TypeError: when ``gamma`` is not a real number.
+        ValueError: for gamma outside [0, 1) or a policy of the wrong shape or actions.
+        RuntimeError: when it does not converge within ``max_iterations``.
     """
     gamma = checks.real(gamma, "gamma", "policy_evaluation", low=0, high=1, high_open=True)
     policy = np.asarray(policy)
@@ -113,6 +123,10 @@ def q_learning(env, discretizer, n_episodes, gamma, alpha=0.5, alpha_decay=0.0, 
 
     Truncated episodes (time limits) bootstrap from the last state; terminated ones do not.
     Returns a QLearningResult.
+
+    Raises:
+        TypeError: for a non-integer n_episodes or non-real rates.
+        ValueError: for gamma outside [0, 1), alpha outside (0, 1], a negative alpha_decay, epsilons outside [0, 1], NaN or infinity.
     """
     gamma = checks.real(gamma, "gamma", "q_learning", low=0, high=1, high_open=True)
     alpha = checks.real(alpha, "alpha", "q_learning", low=0, high=1, low_open=True)
