@@ -334,7 +334,8 @@ def fitted_q_iteration(transitions, gamma, iterations, target_every=50, hidden=(
 
     Raises:
         TypeError: for non-real gamma or non-integer counts.
-        ValueError: for gamma outside [0, 1), counts below 1, batch_size above the transitions, or non-finite observations or rewards (named).
+        ValueError: for gamma outside [0, 1), counts below 1, batch_size above the transitions, or
+            non-finite observations or rewards (named).
     """
     gamma = checks.real(gamma, "gamma", "fitted_q_iteration", low=0, high=1, high_open=True)
     iterations = checks.integer(iterations, "iterations", "fitted_q_iteration", low=1)

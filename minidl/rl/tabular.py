@@ -126,7 +126,8 @@ def q_learning(env, discretizer, n_episodes, gamma, alpha=0.5, alpha_decay=0.0, 
 
     Raises:
         TypeError: for a non-integer n_episodes or non-real rates.
-        ValueError: for gamma outside [0, 1), alpha outside (0, 1], a negative alpha_decay, epsilons outside [0, 1], NaN or infinity.
+        ValueError: for gamma outside [0, 1), alpha outside (0, 1], a negative alpha_decay, epsilons
+            outside [0, 1], NaN or infinity.
     """
     gamma = checks.real(gamma, "gamma", "q_learning", low=0, high=1, high_open=True)
     alpha = checks.real(alpha, "alpha", "q_learning", low=0, high=1, low_open=True)
