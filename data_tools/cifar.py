@@ -1,5 +1,6 @@
 """CIFAR-10 from its python pickle batches (https://www.cs.toronto.edu/~kriz/cifar.html)."""
 
+import codecs
 import pickle
 from pathlib import Path
 
@@ -22,11 +23,15 @@ CIFAR_FORMAT = (
 def load_cifar10(root, validation=0.1, seed=0):
     """Load CIFAR-10 from the folder `root` (cifar-10-batches-py) holding data_batch_1..5 and test_batch.
 
-    The batches are pickles: load only files you trust. The validation part is carved from the five
+    The batches are pickles, read with an unpickler that builds only what the format holds (see
+    :func:`read_cifar_batch`), so a crafted file cannot run code. The validation part is carved from the five
     training batches by `split(..., seed=seed)` (stratified); test_batch is the test part.
 
     Returns:
         Dataset with X float32 (N, 3, 32, 32) in [0, 1], y int64 (N,) in 0..9, classes CIFAR10_CLASSES.
+
+    Raises:
+        FileNotFoundError, ValueError: as :func:`read_cifar_batch`, naming the batch file.
     """
     root = Path(root)
     batches = [read_cifar_batch(root / name) for name in TRAIN_BATCHES]
@@ -40,15 +45,25 @@ def load_cifar10(root, validation=0.1, seed=0):
 def read_cifar_batch(path):
     """Read one CIFAR-10 python batch file.
 
+    The pickle is read by a restricted unpickler: it builds dicts, lists, str, bytes, numbers and NumPy
+    arrays, and refuses every other class or function a file names, so loading never runs code.
+
     Returns:
         X float32 (N, 3, 32, 32) in [0, 1], y int64 (N,).
+
+    Raises:
+        FileNotFoundError: when ``path`` is not a file.
+        ValueError: when the file is not a readable pickle, names anything beyond the format, or lacks
+            the format's keys, shapes, dtypes or label range; the message names the file.
     """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"read_cifar_batch: {path} does not exist; expected {CIFAR_FORMAT}")
     try:
         with open(path, "rb") as file:
-            batch = pickle.load(file, encoding="bytes")
+            batch = _BatchUnpickler(file, encoding="bytes").load()
+    except _Refused as error:
+        raise ValueError(f"read_cifar_batch: {path} {error}; expected {CIFAR_FORMAT}") from error
     except Exception as error:  # a damaged pickle can fail in many ways; all mean the same here
         raise ValueError(
             f"read_cifar_batch: {path} is not a readable pickle ({error!r}); expected {CIFAR_FORMAT}"
@@ -68,3 +83,40 @@ def read_cifar_batch(path):
     if np.any((labels < 0) | (labels > 9)):
         raise ValueError(f"read_cifar_batch: {path} holds labels outside 0..9; expected {CIFAR_FORMAT}")
     return data.reshape(-1, 3, 32, 32).astype(np.float32) / 255, labels.astype(np.int64)
+
+
+class _Refused(pickle.UnpicklingError):
+    """A pickle names a global that a CIFAR-10 batch never holds."""
+
+
+class _BatchUnpickler(pickle.Unpickler):
+    """An unpickler that resolves only the globals a CIFAR-10 batch needs.
+
+    A batch holds a dict of bytes, lists of ints or bytes, and one NumPy array. Pickled by Python 3,
+    bytes go through ``_codecs.encode``; an array is rebuilt by NumPy's ``_reconstruct`` from
+    ``ndarray`` and a ``dtype`` (``_frombuffer`` under protocol 5), a NumPy integer by ``scalar``.
+    Every other global (``os.system``, ``builtins.eval`` ...) is refused before it is imported.
+    """
+
+    _ALLOWED = {
+        ("_codecs", "encode"): codecs.encode,
+        ("numpy", "ndarray"): np.ndarray,
+        ("numpy", "dtype"): np.dtype,
+    }
+    # NumPy's own rebuilders, under the module names of NumPy 1 (numpy.core) and 2 (numpy._core): an
+    # array (protocols 2-4), an array from an out-of-band buffer (protocol 5), a NumPy integer.
+    for _rebuild, _module in ((np.zeros(0).__reduce_ex__(2)[0], "multiarray"),
+                              (np.zeros(0).__reduce_ex__(5)[0], "numeric"),
+                              (np.int64(0).__reduce__()[0], "multiarray")):
+        for _package in ("numpy.core", "numpy._core"):
+            _ALLOWED[f"{_package}.{_module}", _rebuild.__name__] = _rebuild
+    del _rebuild, _module, _package
+
+    def find_class(self, module, name):
+        try:
+            return self._ALLOWED[module, name]
+        except KeyError:
+            raise _Refused(
+                f"names {module}.{name}, which is refused: a CIFAR-10 batch holds only dicts, lists, str, "
+                f"bytes, numbers and NumPy arrays"
+            ) from None

@@ -2,6 +2,8 @@
 
 import numpy as np
 
+from minidl import checks
+
 
 def linearly_separable(n, d, seed=0, margin=0.0, distribution="uniform", zero_one=False, w=None):
     """Points labelled by a random perceptron through the origin (papers/001 section 3.2).
@@ -25,15 +27,15 @@ def linearly_separable(n, d, seed=0, margin=0.0, distribution="uniform", zero_on
 
     Returns:
         X float32 (n, d), y int64 (n,), w float32 (d,) with ||w|| = 1.
+
+    Raises:
+        TypeError: for non-integer n, d or a non-real margin.
+        ValueError: for n < 0, d < 1, a negative or non-finite margin, an unknown distribution or a bad w.
     """
-    if n < 0 or d < 1 or margin < 0:
-        raise ValueError(
-            f"linearly_separable: expected n >= 0, d >= 1, margin >= 0, got n={n}, d={d}, margin={margin}"
-        )
-    if distribution not in ("uniform", "normal"):
-        raise ValueError(
-            f"linearly_separable: expected distribution 'uniform' or 'normal', got {distribution!r}"
-        )
+    n = checks.integer(n, "n", "linearly_separable", low=0)
+    d = checks.integer(d, "d", "linearly_separable", low=1)
+    margin = checks.real(margin, "margin", "linearly_separable", low=0)
+    checks.one_of(distribution, ("uniform", "normal"), "distribution", "linearly_separable")
     rng = np.random.default_rng(seed)
     w = rng.standard_normal(d) if w is None else np.asarray(w, dtype=np.float64)
     if w.shape != (d,) or not np.linalg.norm(w) > 0:

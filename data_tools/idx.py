@@ -1,6 +1,7 @@
 """MNIST from its IDX files (http://yann.lecun.com/exdb/mnist/), raw or gzipped."""
 
 import gzip
+import math
 import zlib
 from pathlib import Path
 
@@ -8,6 +9,7 @@ import numpy as np
 
 from data_tools.dataset import Dataset
 from data_tools.splits import split
+from minidl import checks
 
 IDX_IMAGES = 0x00000803  # unsigned bytes, 3 dims (N, rows, cols)
 IDX_LABELS = 0x00000801  # unsigned bytes, 1 dim (N,)
@@ -21,47 +23,83 @@ MNIST_FILES = {
     "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
 }
 MNIST_CLASSES = tuple(str(digit) for digit in range(10))
+_CHUNK = 1 << 20  # bytes decompressed per read
 
 
-def read_idx(path):
+def read_idx(path, max_bytes=1 << 30):
     """Read one IDX file of unsigned bytes, raw or gzipped (detected by the gzip magic 1f 8b).
 
     The header is the magic number (0x00000803 images, 0x00000801 labels) followed by one big-endian
-    uint32 per dimension; the file must then hold exactly prod(dims) bytes of data.
+    uint32 per dimension; the file must then hold exactly prod(dims) bytes of data. The file is read as a
+    stream: the header is checked first and no more than the bytes it implies (plus one, to detect
+    trailing data) are ever decompressed, so a gzip bomb costs at most ``max_bytes``.
+
+    Args:
+        path: the IDX file.
+        max_bytes: the largest data size accepted, in bytes (default 1 GiB; MNIST's largest file is 47 MB).
 
     Returns:
         uint8 array (N, rows, cols) for images or (N,) for labels.
+
+    Raises:
+        FileNotFoundError: when ``path`` is not a file.
+        TypeError: when ``max_bytes`` is not an integer.
+        ValueError: for a bad magic, a header whose data would exceed ``max_bytes``, a corrupt gzip stream,
+            or data shorter or longer than the header implies; the message names the file.
     """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"read_idx: {path} does not exist; expected a file in {IDX_FORMAT}")
-    data = path.read_bytes()
-    if data[:2] == GZIP_MAGIC:
+    max_bytes = checks.integer(max_bytes, "max_bytes", "read_idx", low=0)
+    with open(path, "rb") as raw:
+        gzipped = raw.read(2) == GZIP_MAGIC
+        raw.seek(0)
+        stream = gzip.GzipFile(fileobj=raw, mode="rb") if gzipped else raw
         try:
-            data = gzip.decompress(data)
+            return _read_idx_stream(stream, f"{path} (gzipped)" if gzipped else path, max_bytes)
         except (OSError, EOFError, zlib.error) as error:
             raise ValueError(
                 f"read_idx: {path} is a corrupt or truncated gzip file ({error}); expected {IDX_FORMAT}"
             ) from error
-    if len(data) < 4:
+
+
+def _read_idx_stream(stream, path, max_bytes):
+    """The array held by an open IDX stream, read header first and never past the size it implies.
+
+    ``path`` only names the file in errors.
+    """
+    magic_bytes = stream.read(4)
+    if len(magic_bytes) < 4:
         raise ValueError(
-            f"read_idx: {path} holds {len(data)} bytes, too few for a header; expected {IDX_FORMAT}"
+            f"read_idx: {path} holds {len(magic_bytes)} bytes, too few for a header; expected {IDX_FORMAT}"
         )
-    magic = int.from_bytes(data[:4], "big")
+    magic = int.from_bytes(magic_bytes, "big")
     if magic not in (IDX_IMAGES, IDX_LABELS):
         raise ValueError(f"read_idx: {path} starts with magic 0x{magic:08x}; expected {IDX_FORMAT}")
     ndim = magic & 0xFF
-    header_size = 4 + 4 * ndim
-    if len(data) < header_size:
+    dims = stream.read(4 * ndim)
+    if len(dims) < 4 * ndim:
         raise ValueError(f"read_idx: {path} is truncated inside its header; expected {IDX_FORMAT}")
-    shape = tuple(int.from_bytes(data[4 + 4 * i:8 + 4 * i], "big") for i in range(ndim))
-    expected_size = header_size + int(np.prod(shape))
-    if len(data) != expected_size:
+    shape = tuple(int.from_bytes(dims[4 * i:4 * i + 4], "big") for i in range(ndim))
+    size = math.prod(shape)
+    if size > max_bytes:
         raise ValueError(
-            f"read_idx: {path} holds {len(data)} bytes, expected {expected_size} for dims {shape}; "
+            f"read_idx: {path} declares dims {shape}, {size} bytes of data, above max_bytes={max_bytes}; "
+            f"pass a larger max_bytes if the file is genuine"
+        )
+    data = bytearray()
+    while len(data) < size:  # in chunks: a header claiming more than the file holds allocates nothing
+        chunk = stream.read(min(size - len(data), _CHUNK))
+        if not chunk:
+            break
+        data += chunk
+    if len(data) < size or stream.read(1):
+        held = "fewer" if len(data) < size else "more"
+        raise ValueError(
+            f"read_idx: {path} holds {held} than the {size} data bytes its dims {shape} imply; "
             f"the file is truncated or has trailing bytes ({IDX_FORMAT})"
         )
-    return np.frombuffer(data, dtype=np.uint8, offset=header_size).reshape(shape).copy()
+    return np.frombuffer(data, dtype=np.uint8).reshape(shape).copy()
 
 
 def load_mnist(root, validation=0.1, seed=0):

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from minidl import checks
 from minidl.files import write_atomically
 from minidl.rl.discretize import Discretizer
 from minidl.rl.markets import Action, make_market
@@ -75,13 +76,15 @@ def solve_market(env, discretizer, gamma, solver="value_iteration", n_episodes=1
 
     ``solver="value_iteration"``: the exact Q* of the discretized MDP (minidl.rl.mdp);
     ``solver="q_learning"``: learned from ``n_episodes`` episodes of experience, seeded by ``seed``.
+
+    Raises:
+        ValueError: for an unknown solver, or arguments the solver refuses.
     """
+    checks.one_of(solver, SOLVERS, "solver", "solve_market")
     if solver == "value_iteration":
         return value_iteration(market_mdp(env, discretizer), gamma)[0]
-    if solver == "q_learning":
-        return q_learning(env, discretizer, n_episodes, gamma, alpha=1.0, alpha_decay=0.8,
-                          epsilon_decay=0.995, epsilon_min=0.2, seed=seed).q
-    raise ValueError(f"solve_market: expected solver in {SOLVERS}, got {solver!r}")
+    return q_learning(env, discretizer, n_episodes, gamma, alpha=1.0, alpha_decay=0.8,
+                      epsilon_decay=0.995, epsilon_min=0.2, seed=seed).q
 
 
 def simulate_table(env, q, discretizer, n_samples, seed, environment):
@@ -89,9 +92,12 @@ def simulate_table(env, q, discretizer, n_samples, seed, environment):
 
     Each row holds the observed price (and position), and ``q`` (S, A) at the observation's state.
     ``seed`` seeds the actions and the environment; ``environment`` names the table.
+
+    Raises:
+        TypeError: when ``n_samples`` is not an integer.
+        ValueError: when it is below 1, or ``q`` has the wrong shape.
     """
-    if isinstance(n_samples, bool) or not isinstance(n_samples, (int, np.integer)) or n_samples < 1:
-        raise ValueError(f"simulate_table: expected an integer n_samples >= 1, got {n_samples!r}")
+    n_samples = checks.integer(n_samples, "n_samples", "simulate_table", low=1)
     q = np.asarray(q, dtype=np.float64)
     if q.shape != (discretizer.n_states, len(Action)):
         raise ValueError(f"simulate_table: expected a Q-table of shape "

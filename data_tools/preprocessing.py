@@ -5,6 +5,8 @@ Nothing here mutates its input; augmentations draw from an explicit numpy Genera
 
 import numpy as np
 
+from minidl import checks
+
 
 def channel_stats(X):
     """Mean and standard deviation of every channel over all images and pixels.
@@ -54,12 +56,17 @@ def random_crop(X, size, padding, rng):
 
     Returns:
         (N, C, h, w), the dtype of X.
+
+    Raises:
+        TypeError: for a non-integer size or padding, or an unseeded rng.
+        ValueError: for images not (N, C, H, W), padding < 0 or a size outside the padded image.
     """
     X = _images(X, "random_crop")
     rng = _generator(rng, "random_crop")
-    h, w = (size, size) if np.isscalar(size) else size
+    h, w = checks.pair(size, "size", "random_crop", low=1)
+    padding = checks.integer(padding, "padding", "random_crop", low=0)
     N, C, H, W = X.shape
-    if padding < 0 or not (1 <= h <= H + 2 * padding and 1 <= w <= W + 2 * padding):
+    if not (h <= H + 2 * padding and w <= W + 2 * padding):
         raise ValueError(
             f"random_crop: expected padding >= 0 and a size between 1 and the padded image "
             f"({H + 2 * padding}, {W + 2 * padding}), got size {size}, padding {padding}"
@@ -84,11 +91,14 @@ def random_horizontal_flip(X, p, rng):
 
     Returns:
         (N, C, H, W), the dtype of X.
+
+    Raises:
+        TypeError: for a non-real p or an unseeded rng.
+        ValueError: for images not (N, C, H, W) or p outside [0, 1].
     """
     X = _images(X, "random_horizontal_flip")
     rng = _generator(rng, "random_horizontal_flip")
-    if not 0 <= p <= 1:
-        raise ValueError(f"random_horizontal_flip: expected a probability p in [0, 1], got {p}")
+    p = checks.real(p, "p", "random_horizontal_flip", low=0, high=1)
     flip = rng.random(len(X)) < p
     out = X.copy()
     out[flip] = X[flip, :, :, ::-1]

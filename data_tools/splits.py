@@ -2,6 +2,8 @@
 
 import numpy as np
 
+from minidl import checks
+
 
 def split(X, y, validation=0.1, test=0.0, seed=0, stratify=True):
     """Divide (X, y) into disjoint train, validation and test parts that together cover every sample.
@@ -19,13 +21,19 @@ def split(X, y, validation=0.1, test=0.0, seed=0, stratify=True):
 
     Returns:
         (train, validation, test), each an (X_part, y_part) pair holding copies of the selected rows.
+
+    Raises:
+        TypeError: when a fraction is not a real number.
+        ValueError: for X and y of different lengths, fractions outside [0, 1) or summing to 1 or more.
     """
     X, y = np.asarray(X), np.asarray(y)
     if X.ndim == 0 or y.ndim != 1 or len(X) != len(y):
         raise ValueError(
             f"split: expected X (N, ...) and y (N,) with the same N, got X {X.shape} and y {y.shape}"
         )
-    if not (0 <= validation < 1 and 0 <= test < 1 and validation + test < 1):
+    validation = checks.real(validation, "validation", "split", low=0, high=1, high_open=True)
+    test = checks.real(test, "test", "split", low=0, high=1, high_open=True)
+    if validation + test >= 1:
         raise ValueError(
             f"split: expected fractions in [0, 1) with validation + test < 1, "
             f"got validation={validation}, test={test}"

@@ -11,6 +11,7 @@ from PIL import Image
 
 from data_tools.dataset import Dataset
 from data_tools.splits import split
+from minidl import checks
 
 IMAGE_SIZE = 64
 TINY_IMAGENET_FORMAT = (
@@ -31,9 +32,14 @@ def load_tiny_imagenet(root, max_per_class=None, validation=0.1, seed=0):
     Returns:
         Dataset with X float32 (N, 3, 64, 64) in [0, 1], y int64 (N,) indexing into the wnids.txt
         order, classes the wnids.
+
+    Raises:
+        TypeError: when ``max_per_class`` is not an integer.
+        ValueError: when it is below 1, or a file of the folder is malformed (named).
+        FileNotFoundError: when a file of the format is missing (named).
     """
-    if max_per_class is not None and max_per_class < 1:
-        raise ValueError(f"load_tiny_imagenet: expected max_per_class None or >= 1, got {max_per_class}")
+    if max_per_class is not None:
+        max_per_class = checks.integer(max_per_class, "max_per_class", "load_tiny_imagenet", low=1)
     root = Path(root)
     wnids = _read_wnids(root / "wnids.txt")
     train_paths, train_labels = [], []

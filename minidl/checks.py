@@ -13,6 +13,8 @@ import numbers
 
 import numpy
 
+from minidl import backend
+
 
 def _describe(value):
     if isinstance(value, (numpy.ndarray, numpy.generic)):
@@ -95,11 +97,17 @@ def pair(value, name, where, *, low=1):
 def float_dtype(array, name, where):
     """``array`` itself, checked to hold floating-point numbers (float layers take float inputs).
 
+    ``array`` is anything with a ``dtype``: a NumPy or CuPy array, a Tensor.
+
     Raises:
-        TypeError: when its dtype is integer, bool, complex, object or anything else not floating.
+        TypeError: when its dtype is integer, bool, complex, object or anything else not floating, or
+            when it has no dtype at all (a list, a number).
     """
-    if array.dtype.kind != "f":
-        raise TypeError(f"{where}: {name} must be a floating-point array, got dtype {array.dtype}; "
+    dtype = getattr(array, "dtype", None)
+    if not isinstance(dtype, numpy.dtype):
+        raise TypeError(f"{where}: {name} must be a floating-point array or Tensor, got {type(array).__name__}")
+    if dtype.kind != "f":
+        raise TypeError(f"{where}: {name} must be a floating-point array, got dtype {dtype}; "
                         f"convert it explicitly, e.g. x.astype(numpy.float32)")
     return array
 
@@ -113,3 +121,27 @@ def flag(value, name, where):
     if not isinstance(value, (bool, numpy.bool_)):
         raise TypeError(f"{where}: {name} must be True or False, got {_describe(value)}")
     return bool(value)
+def instance(value, kind, name, where):
+    """``value`` itself, checked to be an instance of ``kind`` (a class or a tuple of classes).
+
+    Raises:
+        TypeError: when it is not.
+    """
+    if not isinstance(value, kind):
+        names = " or ".join(k.__name__ for k in (kind if isinstance(kind, tuple) else (kind,)))
+        raise TypeError(f"{where}: {name} must be a {names}, got {_describe(value)}")
+    return value
+
+
+def finite(array, name, where):
+    """``array`` itself, checked to hold no NaN or infinity (data, targets, tables; read on the host).
+
+    Raises:
+        ValueError: naming how many entries are not finite and the index of the first.
+    """
+    bad = ~numpy.isfinite(backend.asnumpy(array))
+    if bad.any():
+        first = tuple(int(i) for i in numpy.argwhere(bad)[0])
+        raise ValueError(f"{where}: {name} must hold finite numbers, got {int(bad.sum())} NaN or infinite "
+                         f"entries, the first at index {first[0] if len(first) == 1 else first}")
+    return array

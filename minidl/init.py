@@ -2,13 +2,16 @@
 
 Fans follow PyTorch: for a weight of shape (out, in, k1, k2, ...), fan_in = in * k1 * k2 * ... and
 fan_out = out * k1 * k2 * ...  Gains: 1 for linear, sqrt(2) for ReLU.
+
+Every initializer takes a floating Tensor and finite hyperparameters: a non-Tensor or non-floating
+target raises TypeError, a NaN, infinite or out-of-range hyperparameter ValueError (see each ``Raises:``).
 """
 import math
 
 import numpy
 
 from minidl import checks, random
-from minidl.autograd import bump_version
+from minidl.autograd import Tensor, bump_version
 from minidl.backend import xp
 
 GAINS = {"linear": 1.0, "relu": math.sqrt(2.0)}
@@ -23,9 +26,22 @@ def fans(shape):
 
 
 def gain_for(nonlinearity):
-    if nonlinearity not in GAINS:
-        raise ValueError(f"init.gain_for: expected one of {sorted(GAINS)}, got {nonlinearity!r}")
-    return GAINS[nonlinearity]
+    """The recommended gain of ``nonlinearity`` ('linear' or 'relu').
+
+    Raises:
+        ValueError: for another name.
+    """
+    return GAINS[checks.one_of(nonlinearity, tuple(GAINS), "nonlinearity", "init.gain_for")]
+
+
+def _target(tensor, where):
+    """``tensor`` checked to be a floating Tensor, the thing every initializer fills."""
+    checks.instance(tensor, Tensor, "tensor", where)
+    return checks.float_dtype(tensor, "tensor", where)
+
+
+def _gain(gain, where):
+    return checks.real(gain, "gain", where, low=0)
 
 
 def _fill(tensor, values):
@@ -35,21 +51,48 @@ def _fill(tensor, values):
 
 
 def zeros(tensor):
-    return _fill(tensor, 0)
+    """Fill with 0.
+
+    Raises:
+        TypeError: when ``tensor`` is not a floating Tensor.
+    """
+    return _fill(_target(tensor, "init.zeros"), 0)
 
 
 def constant(tensor, value):
-    return _fill(tensor, value)
+    """Fill with ``value``.
+
+    Raises:
+        TypeError: when ``tensor`` is not a floating Tensor or ``value`` not a real number.
+        ValueError: when ``value`` is NaN or infinite.
+    """
+    return _fill(_target(tensor, "init.constant"), checks.real(value, "value", "init.constant"))
 
 
 def uniform(tensor, low=0.0, high=1.0):
-    """U[low, high) elementwise."""
-    return _fill(tensor, random.uniform(tensor.shape, float(low), float(high), tensor.dtype))
+    """U[low, high) elementwise.
+
+    Raises:
+        TypeError: when ``tensor`` is not a floating Tensor or a bound not a real number.
+        ValueError: when a bound is NaN or infinite, or low > high.
+    """
+    _target(tensor, "init.uniform")
+    low = checks.real(low, "low", "init.uniform")
+    high = checks.real(high, "high", "init.uniform", low=low)
+    return _fill(tensor, random.uniform(tensor.shape, low, high, tensor.dtype))
 
 
 def normal(tensor, mean=0.0, std=1.0):
-    """N(mean, std^2) elementwise."""
-    return _fill(tensor, random.normal(tensor.shape, float(mean), float(std), tensor.dtype))
+    """N(mean, std^2) elementwise.
+
+    Raises:
+        TypeError: when ``tensor`` is not a floating Tensor or mean, std not real numbers.
+        ValueError: when mean or std is NaN or infinite, or std < 0.
+    """
+    _target(tensor, "init.normal")
+    mean = checks.real(mean, "mean", "init.normal")
+    std = checks.real(std, "std", "init.normal", low=0)
+    return _fill(tensor, random.normal(tensor.shape, mean, std, tensor.dtype))
 
 
 def truncated_normal(tensor, mean=0.0, std=1.0, low=None, high=None):
@@ -126,34 +169,56 @@ def truncated_std(std, low, high, mean=0.0):
 
 
 def xavier_uniform(tensor, gain=1.0):
-    """Glorot: U[-a, a] with a = gain * sqrt(6 / (fan_in + fan_out))."""
-    fan_in, fan_out = fans(tensor.shape)
+    """Glorot: U[-a, a] with a = gain * sqrt(6 / (fan_in + fan_out)).
+
+    Raises:
+        TypeError: when ``tensor`` is not a floating Tensor or ``gain`` not a real number.
+        ValueError: when the tensor has fewer than 2 axes, or ``gain`` is negative, NaN or infinite.
+    """
+    gain = _gain(gain, "init.xavier_uniform")
+    fan_in, fan_out = fans(_target(tensor, "init.xavier_uniform").shape)
     bound = gain * math.sqrt(6.0 / (fan_in + fan_out))
     return uniform(tensor, -bound, bound)
 
 
 def xavier_normal(tensor, gain=1.0):
-    """Glorot: N(0, gain^2 * 2 / (fan_in + fan_out))."""
-    fan_in, fan_out = fans(tensor.shape)
+    """Glorot: N(0, gain^2 * 2 / (fan_in + fan_out)).
+
+    Raises:
+        TypeError: when ``tensor`` is not a floating Tensor or ``gain`` not a real number.
+        ValueError: when the tensor has fewer than 2 axes, or ``gain`` is negative, NaN or infinite.
+    """
+    gain = _gain(gain, "init.xavier_normal")
+    fan_in, fan_out = fans(_target(tensor, "init.xavier_normal").shape)
     return normal(tensor, 0.0, gain * math.sqrt(2.0 / (fan_in + fan_out)))
 
 
-def _kaiming_std(tensor, mode, nonlinearity):
-    if mode not in ("fan_in", "fan_out"):
-        raise ValueError(f"init.kaiming: mode must be 'fan_in' or 'fan_out', got {mode!r}")
+def _kaiming_std(tensor, mode, nonlinearity, where):
+    _target(tensor, where)
+    checks.one_of(mode, ("fan_in", "fan_out"), "mode", where)
     fan_in, fan_out = fans(tensor.shape)
     return gain_for(nonlinearity) / math.sqrt(fan_in if mode == "fan_in" else fan_out)
 
 
 def kaiming_uniform(tensor, mode="fan_in", nonlinearity="relu"):
-    """He: U[-b, b] with b = gain * sqrt(3 / fan), so the std is gain / sqrt(fan)."""
-    bound = math.sqrt(3.0) * _kaiming_std(tensor, mode, nonlinearity)
+    """He: U[-b, b] with b = gain * sqrt(3 / fan), so the std is gain / sqrt(fan).
+
+    Raises:
+        TypeError: when ``tensor`` is not a floating Tensor.
+        ValueError: for a tensor of fewer than 2 axes, or an unknown mode or nonlinearity.
+    """
+    bound = math.sqrt(3.0) * _kaiming_std(tensor, mode, nonlinearity, "init.kaiming_uniform")
     return uniform(tensor, -bound, bound)
 
 
 def kaiming_normal(tensor, mode="fan_in", nonlinearity="relu"):
-    """He: N(0, gain^2 / fan)."""
-    return normal(tensor, 0.0, _kaiming_std(tensor, mode, nonlinearity))
+    """He: N(0, gain^2 / fan).
+
+    Raises:
+        TypeError: when ``tensor`` is not a floating Tensor.
+        ValueError: for a tensor of fewer than 2 axes, or an unknown mode or nonlinearity.
+    """
+    return normal(tensor, 0.0, _kaiming_std(tensor, mode, nonlinearity, "init.kaiming_normal"))
 
 
 glorot_uniform, glorot_normal = xavier_uniform, xavier_normal
@@ -165,7 +230,14 @@ def orthogonal(tensor, gain=1.0):
 
     The weight is viewed as (out, in * k1 * ...); Q of the QR decomposition of a Gaussian matrix, with
     signs fixed by diag(R) so that the result is uniformly (Haar) distributed.
+
+    Raises:
+        TypeError: when ``tensor`` is not a floating Tensor or ``gain`` not a real number.
+        ValueError: when the tensor has fewer than 2 axes, or ``gain`` is negative, NaN or infinite.
     """
+    gain = _gain(gain, "init.orthogonal")
+    if _target(tensor, "init.orthogonal").ndim < 2:
+        raise ValueError(f"init.orthogonal: tensor must have at least 2 axes, got shape {tensor.shape}")
     rows = tensor.shape[0]
     cols = int(numpy.prod(tensor.shape[1:]))
     gaussian = random.normal((max(rows, cols), min(rows, cols)), dtype=tensor.dtype)

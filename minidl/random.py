@@ -6,7 +6,7 @@ CuPy they are made on the GPU; shuffling the rows of host data uses the host gen
 """
 import numpy
 
-from minidl import backend
+from minidl import backend, checks
 from minidl.backend import xp
 
 DEFAULT_SEED = 0
@@ -15,12 +15,16 @@ _host = numpy.random.default_rng(DEFAULT_SEED)
 
 
 def manual_seed(seed):
-    """Reset both generators from the integer ``seed``."""
+    """Reset both generators from the integer ``seed``.
+
+    Raises:
+        TypeError: when ``seed`` is not an integer (bool included).
+        ValueError: when it is negative.
+    """
     global _device, _host
-    if isinstance(seed, bool) or not isinstance(seed, (int, numpy.integer)) or seed < 0:
-        raise ValueError(f"manual_seed: expected a non-negative integer seed, got {seed!r}")
-    _device = xp.random.default_rng(int(seed))
-    _host = numpy.random.default_rng(int(seed))
+    seed = checks.integer(seed, "seed", "manual_seed", low=0)
+    _device = xp.random.default_rng(seed)
+    _host = numpy.random.default_rng(seed)
 
 
 def generator():

@@ -9,15 +9,58 @@ import time
 from tqdm import tqdm
 
 from data_tools.batches import batches
-from minidl import backend, random
+from minidl import backend, checks, random
 from minidl.autograd import Tensor, no_grad
 
 
+class TrainingError(FloatingPointError):
+    """Training stopped because the loss or the parameters went bad; nothing was passed to a callback.
+
+    Attributes:
+        history: the logs of the epochs completed before the failure (as ``fit`` would have returned).
+        epoch, batch: where it happened (1-based).
+    """
+
+    def __init__(self, message, history, epoch, batch):
+        super().__init__(message)
+        self.history, self.epoch, self.batch = history, epoch, batch
+
+
 def _check_data(X, y, where):
+    """Raise unless X and y are arrays (host or backend) of one positive length."""
+    for name, array in (("X", X), ("y", y)):
+        if not isinstance(array, numpy.ndarray) and not backend.is_backend_array(array):
+            raise TypeError(f"{where}: {name} must be a NumPy or backend array, got {type(array).__name__}; "
+                            f"convert it with numpy.asarray(..., dtype=...)")
+        if array.ndim == 0:
+            raise ValueError(f"{where}: {name} must have a sample axis, got a 0-d array")
     if len(X) != len(y):
         raise ValueError(f"{where}: X has {len(X)} samples but y has {len(y)}")
     if len(X) == 0:
         raise ValueError(f"{where}: got no samples")
+
+
+def _check_loss(value, first, divergence, history, epoch, batch):
+    """Raise TrainingError when the batch loss ``value`` is non-finite or beyond the divergence guard."""
+    if not math.isfinite(value):
+        raise TrainingError(f"fit: the loss became {value} at epoch {epoch}, batch {batch}",
+                            history, epoch, batch)
+    if divergence is not None and first > 0 and value > divergence * first:
+        raise TrainingError(f"fit: the loss diverged at epoch {epoch}, batch {batch}: {value:.4g} is more "
+                            f"than divergence={divergence:g} times the first batch's {first:.4g}; lower "
+                            f"the learning rate, or pass divergence=None to train on", history, epoch, batch)
+
+
+def _check_parameters(model, history, epoch, batch):
+    """Raise TrainingError naming the first parameter that holds NaN or infinity after a step."""
+    named = list(model.named_parameters())
+    finite = [backend.xp.isfinite(parameter.data).all() for _, parameter in named]
+    if finite and bool(backend.xp.stack(finite).all()):  # one device synchronization per step
+        return
+    for (name, _), ok in zip(named, finite):
+        if not bool(ok):
+            raise TrainingError(f"fit: parameter {name} holds NaN or infinity after the optimizer step at "
+                                f"epoch {epoch}, batch {batch}; lower the learning rate", history, epoch, batch)
 
 
 def _is_classification(output, y):
@@ -33,8 +76,13 @@ def evaluate(model, loss_fn, X, y, batch_size=1024):
 
     X: (N, ...) inputs; y: (N,) integer classes or (N, ...) regression targets -> dict.
     The model's train/eval mode is restored afterwards.
+
+    Raises:
+        TypeError: when X or y is not an array (a nested list, a Tensor ...) or batch_size not an integer.
+        ValueError: when they hold different numbers of samples, none at all, or batch_size < 1.
     """
     _check_data(X, y, "evaluate")
+    batch_size = checks.integer(batch_size, "batch_size", "evaluate", low=1)
     was_training = model.training
     model.eval()
     total_loss, correct = 0.0, 0
@@ -59,7 +107,7 @@ def evaluate(model, loss_fn, X, y, batch_size=1024):
 
 
 def fit(model, loss_fn, optimizer, X, y, epochs, batch_size, shuffle=True, validation=None,
-        callbacks=(), progress=True):
+        callbacks=(), progress=True, divergence=1e6):
     """Train ``model`` with ``optimizer`` on (X, y) and return its history.
 
     Args:
@@ -74,26 +122,34 @@ def fit(model, loss_fn, optimizer, X, y, epochs, batch_size, shuffle=True, valid
         callbacks: objects with ``on_epoch_end(epoch, model, logs)``; ``on_train_begin(model)`` is
             called too where defined.
         progress: show a tqdm progress bar over epochs.
+        divergence: the divergence guard: training stops when a batch's loss exceeds ``divergence``
+            times the first batch's loss (when that is positive); None turns the guard off.
 
     Returns:
         history: a list with one dict per epoch: epoch, loss, accuracy (classification), val_loss,
         val_accuracy (with validation), seconds.
 
     Raises:
-        FloatingPointError: naming the epoch and batch where the loss became NaN or infinite.
+        TypeError: when X, y (or the validation pair) are not arrays, or batch_size, epochs are not integers.
+        ValueError: for X and y of different lengths or no samples, batch_size < 1, epochs < 0, or a
+            divergence factor not above 1.
+        TrainingError (a FloatingPointError): when a batch's loss is NaN or infinite, when it passes the
+            divergence guard, or when a parameter holds NaN or infinity after an optimizer step. The
+            message names the epoch, the batch (and the parameter); the error's ``history`` holds the
+            completed epochs. Training stops before any callback sees the bad epoch.
     """
     _check_data(X, y, "fit")
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"fit: batch_size must be a positive integer, got {batch_size!r}")
-    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 0:
-        raise ValueError(f"fit: epochs must be a non-negative integer, got {epochs!r}")
+    batch_size = checks.integer(batch_size, "batch_size", "fit", low=1)
+    epochs = checks.integer(epochs, "epochs", "fit", low=0)
     if validation is not None:
         _check_data(*validation, "fit (validation)")
+    if divergence is not None:
+        divergence = checks.real(divergence, "divergence", "fit", low=1, low_open=True)
     for callback in callbacks:
         if hasattr(callback, "on_train_begin"):
             callback.on_train_begin(model)
 
-    history = []
+    history, first_loss = [], None
     n = len(X)
     bar = tqdm(range(1, epochs + 1), desc="fit", unit="epoch", disable=not progress, leave=False)
     for epoch in bar:
@@ -106,10 +162,11 @@ def fit(model, loss_fn, optimizer, X, y, epochs, batch_size, shuffle=True, valid
             output = model(Tensor(xb))
             loss = loss_fn(output, yb)
             value = loss.item()
-            if not math.isfinite(value):
-                raise FloatingPointError(f"fit: the loss became {value} at epoch {epoch}, batch {batch}")
+            first_loss = value if first_loss is None else first_loss
+            _check_loss(value, first_loss, divergence, history, epoch, batch)
             loss.backward()
             optimizer.step()
+            _check_parameters(model, history, epoch, batch)
             total_loss += value * len(xb)
             if classification is None:
                 classification = _is_classification(output, yb)

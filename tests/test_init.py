@@ -132,9 +132,9 @@ def test_aliases_and_argument_errors():
     assert init.glorot_uniform is init.xavier_uniform and init.glorot_normal is init.xavier_normal
     assert init.he_uniform is init.kaiming_uniform and init.he_normal is init.kaiming_normal
     assert init.gain_for("linear") == 1.0 and init.gain_for("relu") == math.sqrt(2)
-    with pytest.raises(ValueError, match="init.kaiming: mode must be 'fan_in' or 'fan_out', got 'fan'"):
+    with pytest.raises(ValueError, match="init.kaiming_normal: mode must be one of 'fan_in', 'fan_out', got 'fan'"):
         init.kaiming_normal(empty((2, 2)), mode="fan")
-    with pytest.raises(ValueError, match=r"init.gain_for: expected one of \['linear', 'relu'\], got 'tanh'"):
+    with pytest.raises(ValueError, match=r"init.gain_for: nonlinearity must be one of 'linear', 'relu', got 'tanh'"):
         init.kaiming_uniform(empty((2, 2)), nonlinearity="tanh")
 
 

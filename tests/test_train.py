@@ -7,7 +7,7 @@ import pytest
 from minidl import Tensor, manual_seed, nn
 from minidl.nn import functional as F
 from minidl.optim import SGD
-from minidl.train import evaluate, fit
+from minidl.train import TrainingError, evaluate, fit
 
 
 def blobs(n=120, seed=0):
@@ -204,10 +204,10 @@ def test_float32_stays_float32_through_fit():
 @pytest.mark.parametrize("kwargs, error, message", [
     (dict(y=np.zeros(5, np.int64)), ValueError, "fit: X has 40 samples but y has 5"),
     (dict(X=np.zeros((0, 2), np.float32), y=np.zeros(0, np.int64)), ValueError, "fit: got no samples"),
-    (dict(batch_size=0), ValueError, "fit: batch_size must be a positive integer, got 0"),
-    (dict(batch_size=True), ValueError, "fit: batch_size must be a positive integer, got True"),
-    (dict(batch_size=2.0), ValueError, "fit: batch_size must be a positive integer, got 2.0"),
-    (dict(epochs=-1), ValueError, "fit: epochs must be a non-negative integer, got -1"),
+    (dict(batch_size=0), ValueError, "fit: batch_size must be an integer >= 1, got 0"),
+    (dict(batch_size=True), TypeError, r"fit: batch_size must be an integer, got True \(bool\)"),
+    (dict(batch_size=2.0), TypeError, r"fit: batch_size must be an integer, got 2.0 \(float\)"),
+    (dict(epochs=-1), ValueError, "fit: epochs must be an integer >= 0, got -1"),
     (dict(validation=(np.zeros((3, 2), np.float32), np.zeros(2, np.int64))), ValueError,
      r"fit \(validation\): X has 3 samples but y has 2"),
 ])
@@ -228,3 +228,88 @@ def test_zero_epochs_train_nothing():
                progress=False) == []
     for key, value in model.state_dict().items():
         np.testing.assert_array_equal(value, before[key])
+
+
+class Saver:
+    """A callback that keeps a copy of the weights at every epoch end, as a checkpoint writer would."""
+
+    def __init__(self):
+        self.saved = []
+
+    def on_epoch_end(self, epoch, model, logs):
+        self.saved.append((epoch, {k: v.copy() for k, v in model.state_dict().items()}))
+
+
+@pytest.mark.filterwarnings("ignore:overflow:RuntimeWarning")  # the overflow is the point
+def test_non_finite_weights_after_a_step_stop_training_before_any_callback_saves_them():
+    X, y = blobs(40)
+    y = np.stack([y * 1000.0, -y * 1000.0], axis=1).astype(np.float32)  # large regression targets
+    model = mlp()
+    saver = Saver()
+    # lr 1e37: the first loss is finite, but the first step overflows the weights to infinity.
+    with pytest.raises(TrainingError, match=r"fit: parameter \d\.(weight|bias) holds NaN or infinity after "
+                                            r"the optimizer step at epoch 1, batch 1") as raised:
+        fit(model, F.mse_loss, SGD(model.parameters(), lr=1e37), X, y, epochs=3, batch_size=8,
+            callbacks=[saver], progress=False, divergence=None)
+    assert saver.saved == [] and raised.value.history == []
+    assert (raised.value.epoch, raised.value.batch) == (1, 1)
+
+
+def test_the_error_keeps_the_history_of_the_completed_epochs():
+    X, y = blobs(40)
+    model = mlp()
+
+    class Poison:
+        def on_epoch_end(self, epoch, model, logs):
+            if epoch == 2:
+                model[3].bias.data[...] = np.nan
+
+    with pytest.raises(FloatingPointError) as raised:
+        fit(model, F.cross_entropy, SGD(model.parameters(), lr=0.1), X, y, epochs=4, batch_size=16,
+            callbacks=[Poison()], progress=False)
+    assert isinstance(raised.value, TrainingError)
+    assert [logs["epoch"] for logs in raised.value.history] == [1, 2]
+    assert all(math.isfinite(logs["loss"]) for logs in raised.value.history)
+    assert (raised.value.epoch, raised.value.batch) == (3, 1)
+
+
+def test_the_divergence_guard_stops_a_finite_but_exploding_loss():
+    X, y = blobs(40)
+    model = mlp()
+    # lr 1e4 with momentum: the loss grows by many orders of magnitude yet stays finite for a while.
+    with pytest.raises(TrainingError, match=r"fit: the loss diverged at epoch \d+, batch \d+: .* more than "
+                                            r"divergence=1000 times the first batch's [\d.]+; lower") as raised:
+        fit(model, F.cross_entropy, SGD(model.parameters(), lr=1e4, momentum=0.9), X, y, epochs=20,
+            batch_size=8, progress=False, divergence=1e3)
+    for p in model.parameters():
+        assert np.isfinite(p.data).all()
+    assert all(logs["loss"] < 1e3 * 2 for logs in raised.value.history)
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # lr 1e4 without the guard overflows
+def test_the_divergence_guard_is_configurable_and_can_be_turned_off():
+    X, y = blobs(40)
+    runs = {}
+    for divergence in ("default", None, 1.5):
+        model = mlp()
+        guard = {} if divergence == "default" else {"divergence": divergence}
+        try:
+            runs[divergence] = len(fit(model, F.cross_entropy, SGD(model.parameters(), lr=1e4), X, y,
+                                       epochs=1, batch_size=8, progress=False, **guard))
+        except TrainingError as error:
+            runs[divergence] = str(error)
+    assert runs[None] == 1  # the loss reached about 1e31 in this epoch, finite all along
+    assert "divergence=1e+06 times" in runs["default"] and "divergence=1.5 times" in runs[1.5]
+
+
+@pytest.mark.parametrize("divergence, error, message", [
+    (1.0, ValueError, r"fit: divergence must be > 1, got 1.0"),
+    (float("nan"), ValueError, "fit: divergence must be a finite number, got nan"),
+    ("10", TypeError, "fit: divergence must be a real number, got '10' .str."),
+])
+def test_bad_divergence(divergence, error, message):
+    X, y = blobs(40)
+    model = mlp()
+    with pytest.raises(error, match=message):
+        fit(model, F.cross_entropy, SGD(model.parameters(), lr=0.1), X, y, epochs=1, batch_size=8,
+            progress=False, divergence=divergence)

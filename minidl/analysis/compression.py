@@ -15,7 +15,7 @@ import copy
 
 import numpy
 
-from minidl import backend, train
+from minidl import backend, checks, train
 from minidl.analysis.spectrum import singular_values, weight_matrix
 from minidl.nn import functional as F
 from minidl.nn.layers import Linear, Sequential
@@ -27,22 +27,20 @@ def _svd(matrix):
     return xm.linalg.svd(matrix.astype(numpy.float64), full_matrices=False)
 
 
-def _check_rank(k, r, where):
-    if isinstance(k, bool) or not isinstance(k, (int, numpy.integer)) or not 1 <= k <= r:
-        raise ValueError(f"{where}: expected a rank k in [1, {r}], got {k!r}")
-    return int(k)
-
-
 def low_rank(source, k):
     """W_k, the best rank-k approximation of the weight of ``source`` (Eckart-Young).
 
     source: a layer, Tensor or array of shape (out, in) or (out, in, kh, kw) (approximated as the
     (out, in * kh * kw) matrix) -> array of the weight's shape, dtype and device.
+
+    Raises:
+        TypeError: when ``k`` is not an integer.
+        ValueError: when it lies outside [1, min(out, in)].
     """
     matrix = weight_matrix(source, where="low_rank")
     shape = source.weight.shape if isinstance(source, Module) else source.shape
     U, S, Vt = _svd(matrix)
-    k = _check_rank(k, len(S), "low_rank")
+    k = checks.integer(k, "k", "low_rank", low=1, high=len(S))
     approximation = (U[:, :k] * S[:k]) @ Vt[:k]
     return approximation.astype(matrix.dtype).reshape(shape)
 
@@ -79,9 +77,13 @@ def elbow_rank(source):
 
 def energy_rank(source, energy=0.9):
     """The smallest k whose W_k keeps ``energy`` of ||W||_F^2:
-    sum_{i <= k} sigma_i^2 >= energy * sum_i sigma_i^2."""
-    if isinstance(energy, bool) or not isinstance(energy, (int, float)) or not 0 < energy <= 1:
-        raise ValueError(f"energy_rank: expected an energy fraction in (0, 1], got {energy!r}")
+    sum_{i <= k} sigma_i^2 >= energy * sum_i sigma_i^2.
+
+    Raises:
+        TypeError: when ``energy`` is not a real number.
+        ValueError: when it lies outside (0, 1].
+    """
+    energy = checks.real(energy, "energy", "energy_rank", low=0, high=1, low_open=True)
     values = singular_values(source) ** 2
     kept = numpy.cumsum(values) / values.sum()
     return int(min(numpy.searchsorted(kept, energy * (1 - 1e-12)) + 1, len(values)))
@@ -111,11 +113,15 @@ def factorize_linear(layer, k):
     """Two Linears computing x W_k^T + b: Sequential(Linear(in, k, no bias), Linear(k, out, bias)).
 
     The first holds A = S_k^(1/2) V_k^T (k, in), the second B = U_k S_k^(1/2) (out, k) and the bias.
+
+    Raises:
+        TypeError: when ``layer`` is not a Linear or ``k`` not an integer.
+        ValueError: when ``k`` lies outside [1, min(out, in)].
     """
     if not isinstance(layer, Linear):
         raise TypeError(f"factorize_linear: expected a Linear, got {type(layer).__name__}")
     U, S, Vt = _svd(weight_matrix(layer, where="factorize_linear"))
-    k = _check_rank(k, len(S), "factorize_linear")
+    k = checks.integer(k, "k", "factorize_linear", low=1, high=len(S))
     root = S[:k] ** 0.5
     dtype = layer.weight.dtype
     first = linear_from((root[:, None] * Vt[:k]).astype(dtype))

@@ -12,7 +12,7 @@ given by ||w_i||. Everything here works on the host in float64 (an m x m matrix)
 """
 import numpy
 
-from minidl import backend
+from minidl import backend, checks
 from minidl.analysis.spectrum import weight_matrix
 
 
@@ -34,11 +34,14 @@ def cosine_similarity(source):
 
 
 def gaussian_adjacency(source, sigma=0.5, threshold=0.5):
-    """A_ij = exp(-(1 - X_ij) / sigma^2) where it is >= threshold, else 0; zero diagonal: (m, m) float64."""
-    if not sigma > 0:
-        raise ValueError(f"gaussian_adjacency: expected a width sigma > 0, got {sigma!r}")
-    if not 0 <= threshold <= 1:
-        raise ValueError(f"gaussian_adjacency: expected a threshold in [0, 1], got {threshold!r}")
+    """A_ij = exp(-(1 - X_ij) / sigma^2) where it is >= threshold, else 0; zero diagonal: (m, m) float64.
+
+    Raises:
+        TypeError: when ``sigma`` or ``threshold`` is not a real number.
+        ValueError: for sigma <= 0, a threshold outside [0, 1], NaN or infinity.
+    """
+    sigma = checks.real(sigma, "sigma", "gaussian_adjacency", low=0, low_open=True)
+    threshold = checks.real(threshold, "threshold", "gaussian_adjacency", low=0, high=1)
     weights = numpy.exp(-(1.0 - cosine_similarity(source)) / sigma ** 2)
     weights[weights < threshold] = 0.0
     numpy.fill_diagonal(weights, 0.0)

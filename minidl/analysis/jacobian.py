@@ -22,7 +22,7 @@ import math
 import warnings
 from collections import namedtuple
 
-from minidl import backend, nn
+from minidl import backend, checks, nn
 from minidl.autograd import Tensor, no_grad
 from minidl.backend import xp
 from minidl.nn import im2col
@@ -318,10 +318,8 @@ def djm(model, X, method="explicit", accumulate="auto", max_bytes=DEFAULT_MAX_BY
     """
     if method == "autograd":
         return _djm_autograd(model, X, max_bytes)
-    if method != "explicit":
-        raise ValueError(f"djm: method must be 'explicit' or 'autograd', got {method!r}")
-    if accumulate not in ("auto", "output", "input"):
-        raise ValueError(f"djm: accumulate must be 'auto', 'output' or 'input', got {accumulate!r}")
+    checks.one_of(method, ("explicit", "autograd"), "method", "djm")
+    checks.one_of(accumulate, ("auto", "output", "input"), "accumulate", "djm")
     layers = _layers(model, "djm")
     X = _as_batch(X, "djm")
     dtype = _dtype(model, X, "djm")
@@ -528,9 +526,12 @@ def edjm_score(singular_values, percentile=90):
     Returns:
         float, the mean over outputs. Warns (RuntimeWarning) when k = min(n, d_in) < 20: the cut then
         keeps one or two values and the score hardly depends on the network.
+
+    Raises:
+        TypeError: when ``percentile`` is not a real number.
+        ValueError: when it lies outside [0, 100), or the singular values have the wrong shape.
     """
-    if isinstance(percentile, bool) or not isinstance(percentile, (int, float)) or not 0 <= percentile < 100:
-        raise ValueError(f"edjm_score: expected a percentile in [0, 100), got {percentile!r}")
+    percentile = checks.real(percentile, "percentile", "edjm_score", low=0, high=100, high_open=True)
     normalized, largest = _by_largest(singular_values, "edjm_score")
     k = normalized.shape[1]
     if k < MIN_SINGULAR_VALUES:

@@ -15,7 +15,7 @@ cos(w, w_0) = <w_0, w> / (||w_0|| ||w||) between the flattened weights and a ref
 import copy
 import math
 
-from minidl import backend, train
+from minidl import backend, checks, train
 from minidl.backend import xp
 from minidl.nn import functional as F
 from minidl.nn.layers import Conv2d, Linear
@@ -89,12 +89,15 @@ class WeightPerturbation:
 
     Attributes:
         applied: the epochs at which noise was added.
+
+    Raises:
+        TypeError: when ``std`` is not a real number.
+        ValueError: when it is negative, NaN or infinite.
     """
 
     def __init__(self, std, epochs, seed=0, include_bias=True):
-        if isinstance(std, bool) or not isinstance(std, (int, float)) or std < 0:
-            raise ValueError(f"WeightPerturbation: expected std >= 0, got {std!r}")
-        self.std, self.epochs, self.include_bias = float(std), set(epochs), include_bias
+        self.std = checks.real(std, "std", "WeightPerturbation", low=0)
+        self.epochs, self.include_bias = set(epochs), include_bias
         self.generator = xp.random.default_rng(seed)
         self.applied = []
 

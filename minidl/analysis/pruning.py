@@ -100,7 +100,11 @@ def _locate(model, layer, where):
 
 
 def _check_units(units, m, where):
-    units = numpy.unique(numpy.asarray(units, dtype=numpy.int64))
+    """The sorted distinct unit indices ``units`` (integers in [0, m), fewer than all m)."""
+    array = numpy.asarray(units)
+    if array.size and array.dtype.kind not in "iu":
+        raise TypeError(f"{where}: units must be integer indices, got {units!r} ({array.dtype})")
+    units = numpy.unique(array.astype(numpy.int64))
     if units.size and (units[0] < 0 or units[-1] >= m):
         raise ValueError(f"{where}: unit indices must lie in [0, {m}), got {units.tolist()}")
     if units.size >= m:
@@ -113,6 +117,10 @@ def prune_units(model, layer, units):
 
     Removes rows ``units`` of the layer's weight and bias and the same columns of the next Linear's
     weight. ``model`` is not changed.
+
+    Raises:
+        TypeError: when ``units`` are not integer indices.
+        ValueError: for indices outside the layer, all of its units, or a layer that is not a hidden Linear.
     """
     index, following = _locate(model, layer, "prune_units")
     pruned = copy.deepcopy(model)
@@ -128,7 +136,12 @@ def prune_units(model, layer, units):
 
 def mask_units(model, layer, units):
     """A copy of ``model`` of the same size whose ``units`` of Linear ``layer`` have zero weights and
-    bias, so they output 0 after the ReLU: the model that :func:`prune_units` makes smaller."""
+    bias, so they output 0 after the ReLU: the model that :func:`prune_units` makes smaller.
+
+    Raises:
+        TypeError: when ``units`` are not integer indices.
+        ValueError: for indices outside the layer, all of its units, or a layer that is not a hidden Linear.
+    """
     index, _ = _locate(model, layer, "mask_units")
     masked = copy.deepcopy(model)
     target = masked[index]

@@ -23,19 +23,18 @@ import math
 import numpy
 from scipy import integrate, optimize
 
+from minidl import checks
 from minidl.analysis.spectrum import singular_values, weight_matrix
 
 
 def _check_ratio(Q, where):
-    if isinstance(Q, bool) or not isinstance(Q, (int, float, numpy.integer, numpy.floating)) or not Q >= 1:
-        raise ValueError(f"{where}: expected an aspect ratio Q >= 1 (longer side / shorter side), got {Q!r}")
-    return float(Q)
+    """The aspect ratio Q = longer side / shorter side, >= 1."""
+    return checks.real(Q, "the aspect ratio Q (longer side / shorter side)", where, low=1)
 
 
 def _check_sigma(sigma, where):
-    if isinstance(sigma, bool) or not isinstance(sigma, (int, float, numpy.floating)) or not sigma > 0:
-        raise ValueError(f"{where}: expected a standard deviation sigma > 0, got {sigma!r}")
-    return float(sigma)
+    """The entries' standard deviation sigma, > 0."""
+    return checks.real(sigma, "the standard deviation sigma", where, low=0, low_open=True)
 
 
 def _eigenvalues(source, where):
@@ -70,7 +69,12 @@ def empirical_spectral_density(source, bins=50, value_range=None):
 
 
 def marchenko_pastur_edges(Q, sigma=1.0):
-    """(lambda_-, lambda_+) = sigma^2 (1 -/+ 1 / sqrt(Q))^2, the bulk edges for aspect ratio Q >= 1."""
+    """(lambda_-, lambda_+) = sigma^2 (1 -/+ 1 / sqrt(Q))^2, the bulk edges for aspect ratio Q >= 1.
+
+    Raises:
+        TypeError: when Q or sigma is not a real number.
+        ValueError: for Q < 1, sigma <= 0, NaN or infinity.
+    """
     Q, sigma = _check_ratio(Q, "marchenko_pastur_edges"), _check_sigma(sigma, "marchenko_pastur_edges")
     root = 1.0 / math.sqrt(Q)
     return sigma ** 2 * (1 - root) ** 2, sigma ** 2 * (1 + root) ** 2
@@ -80,6 +84,10 @@ def marchenko_pastur_density(x, Q, sigma=1.0):
     """The Marchenko-Pastur density rho(x) for aspect ratio Q >= 1 and entry variance sigma^2.
 
     x: scalar or array of eigenvalues -> float64 array of x's shape (0 outside the bulk).
+
+    Raises:
+        TypeError: when Q or sigma is not a real number.
+        ValueError: for Q < 1, sigma <= 0, NaN or infinity.
     """
     Q, sigma = _check_ratio(Q, "marchenko_pastur_density"), _check_sigma(sigma, "marchenko_pastur_density")
     low, high = marchenko_pastur_edges(Q, sigma)
@@ -102,7 +110,12 @@ def _marchenko_pastur_cdf(x, Q):
 
 
 def marchenko_pastur_median(Q, sigma=1.0):
-    """The median of the Marchenko-Pastur law: the x with P(lambda <= x) = 1/2."""
+    """The median of the Marchenko-Pastur law: the x with P(lambda <= x) = 1/2.
+
+    Raises:
+        TypeError: when Q or sigma is not a real number.
+        ValueError: for Q < 1, sigma <= 0, NaN or infinity.
+    """
     Q, sigma = _check_ratio(Q, "marchenko_pastur_median"), _check_sigma(sigma, "marchenko_pastur_median")
     low, high = marchenko_pastur_edges(Q)
     return sigma ** 2 * optimize.brentq(lambda x: _marchenko_pastur_cdf(x, Q) - 0.5, low, high, xtol=1e-12)

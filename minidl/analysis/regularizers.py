@@ -75,9 +75,12 @@ def conditioning_penalty(model, strength, layers=None):
 
     Returns:
         a scalar Tensor in the weights' dtype, differentiable with respect to the weights.
+
+    Raises:
+        TypeError: when ``strength`` is not a real number.
+        ValueError: when it is negative, NaN or infinite, or no layer is found.
     """
-    if isinstance(strength, bool) or not isinstance(strength, (int, float)) or strength < 0:
-        raise ValueError(f"conditioning_penalty: expected a strength lambda >= 0, got {strength!r}")
+    strength = checks.real(strength, "strength", "conditioning_penalty", low=0)
     total = None
     for layer in _layers(model, layers, "conditioning_penalty"):
         values = differentiable_singular_values(layer.weight)
@@ -151,11 +154,15 @@ def _svd(weight):
 
 class Reorthonormalize:
     """A fit callback that re-orthonormalizes every SVDLinear of the model every ``every`` epochs
-    (papers/004 section 5 does it once an epoch)."""
+    (papers/004 section 5 does it once an epoch).
+
+    Raises:
+        TypeError: when ``every`` is not an integer.
+        ValueError: when it is below 1.
+    """
 
     def __init__(self, every=1):
-        if isinstance(every, bool) or not isinstance(every, int) or every < 1:
-            raise ValueError(f"Reorthonormalize: every must be a positive integer, got {every!r}")
+        every = checks.integer(every, "every", "Reorthonormalize", low=1)
         self.every = every
 
     def on_epoch_end(self, epoch, model, logs):
@@ -169,11 +176,14 @@ def bound_singular_values(layer, eps):
     """Clip the singular values of a Linear or Conv2d weight into [1 / (1 + eps), 1 + eps], in place.
 
     The singular vectors are kept: W <- U clip(S) V^T (a conv weight as its (out, in * kh * kw) matrix).
+
+    Raises:
+        TypeError: when ``layer`` is not a Linear or Conv2d, or ``eps`` not a real number.
+        ValueError: when ``eps`` is negative, NaN or infinite.
     """
     if not isinstance(layer, (Linear, Conv2d)):
         raise TypeError(f"bound_singular_values: expected a Linear or Conv2d, got {type(layer).__name__}")
-    if isinstance(eps, bool) or not isinstance(eps, (int, float)) or eps < 0:
-        raise ValueError(f"bound_singular_values: expected eps >= 0, got {eps!r}")
+    eps = checks.real(eps, "eps", "bound_singular_values", low=0)
     weight = layer.weight.data
     U, S, Vt = _svd(weight.reshape(weight.shape[0], -1))
     S = S.clip(1.0 / (1.0 + eps), 1.0 + eps)

@@ -19,6 +19,7 @@ import math
 
 import numpy
 
+from minidl import checks
 from minidl.analysis.spectrum import spectral_summary
 from minidl.files import write_atomically
 from minidl.nn.layers import Conv2d, Linear
@@ -37,11 +38,14 @@ class SpectrumTracker:
 
     Attributes:
         history: the records, in the order they were made (see the module docstring).
+
+    Raises:
+        TypeError: when ``every`` is not an integer.
+        ValueError: when it is below 1.
     """
 
     def __init__(self, layers=None, every=1):
-        if isinstance(every, bool) or not isinstance(every, int) or every < 1:
-            raise ValueError(f"SpectrumTracker: every must be a positive integer, got {every!r}")
+        every = checks.integer(every, "every", "SpectrumTracker", low=1)
         if isinstance(layers, (str, Module)):
             layers = [layers]
         self.layers = None if layers is None else list(layers)

@@ -2,11 +2,9 @@
 
 Each operation is a :class:`~minidl.autograd.Function` with a hand-written backward pass, so that one
 layer costs one node in the graph. Shape checks with a layer's name live in the layers (``minidl.nn``);
-these functions check what they alone can know (targets, probabilities).
+these functions check what they alone can know (dtypes, targets, probabilities, hyperparameters).
 """
-import numbers
-
-from minidl import backend, random
+from minidl import backend, checks, random
 from minidl.autograd import Function, Tensor
 from minidl.backend import xp
 from minidl.nn import im2col
@@ -44,8 +42,19 @@ class _Softmax(Function):
 
 
 def softmax(x, axis=-1):
-    """exp(x_i) / sum_j exp(x_j) along ``axis``, computed after subtracting the maximum."""
-    return _Softmax(axis)(x)
+    """exp(x_i) / sum_j exp(x_j) along ``axis``, computed after subtracting the maximum.
+
+    Raises:
+        TypeError: when ``x`` is not floating or ``axis`` not an integer.
+        ValueError: when ``axis`` is not an axis of ``x``.
+    """
+    return _Softmax(_axis(x, axis, "softmax"))(x)
+
+
+def _axis(x, axis, where):
+    """``axis`` checked to be an axis of the floating Tensor or array ``x``."""
+    checks.float_dtype(x, "x", where)
+    return checks.integer(axis, "axis", where, low=-max(x.ndim, 1), high=max(x.ndim, 1) - 1)
 
 
 class _LogSoftmax(Function):
@@ -62,8 +71,13 @@ class _LogSoftmax(Function):
 
 
 def log_softmax(x, axis=-1):
-    """x_i - log sum_j exp(x_j) along ``axis`` (log-sum-exp shifted by the maximum: no overflow)."""
-    return _LogSoftmax(axis)(x)
+    """x_i - log sum_j exp(x_j) along ``axis`` (log-sum-exp shifted by the maximum: no overflow).
+
+    Raises:
+        TypeError: when ``x`` is not floating or ``axis`` not an integer.
+        ValueError: when ``axis`` is not an axis of ``x``.
+    """
+    return _LogSoftmax(_axis(x, axis, "log_softmax"))(x)
 
 
 # --------------------------------------------------------------------- linear maps
@@ -84,7 +98,14 @@ class _Linear(Function):
 
 
 def linear(x, weight, bias=None):
-    """y = x W^T + b.  x: (..., in), weight: (out, in), bias: (out,) -> y: (..., out)."""
+    """y = x W^T + b.  x: (..., in), weight: (out, in), bias: (out,) -> y: (..., out).
+
+    Raises:
+        TypeError: when ``x`` or ``weight`` is not floating (float layers take float inputs), or when
+            their float dtypes differ.
+    """
+    checks.float_dtype(x, "x", "linear")
+    checks.float_dtype(weight, "weight", "linear")
     return _Linear()(x, weight) if bias is None else _Linear()(x, weight, bias)
 
 
@@ -137,7 +158,12 @@ def conv2d(x, weight, bias=None, stride=1, padding=0):
 
     x: (N, C, H, W), weight: (O, C, KH, KW), bias: (O,) -> (N, O, OH, OW) with
     OH = floor((H + 2 padding - KH) / stride) + 1 (and likewise OW).
+
+    Raises:
+        TypeError: when ``x`` or ``weight`` is not floating, or their float dtypes differ.
     """
+    checks.float_dtype(x, "x", "conv2d")
+    checks.float_dtype(weight, "weight", "conv2d")
     stride = im2col.pair(stride, "stride", "conv2d")
     padding = im2col.pair(padding, "padding", "conv2d")
     function = _Conv2d(stride, padding)
@@ -220,22 +246,21 @@ def avg_pool2d(x, kernel_size, stride=None):
 
 
 # --------------------------------------------------------------------- regularization
-def check_probability(p, where):
-    if isinstance(p, bool) or not isinstance(p, numbers.Real) or not 0 <= p < 1:
-        raise ValueError(f"{where}: expected a drop probability p in [0, 1), got {p!r}")
-
-
 def dropout(x, p=0.5, training=True):
     """Inverted dropout: zero each element with probability p and scale the rest by 1 / (1 - p).
 
     The mask comes from the seeded backend generator (minidl.manual_seed). In evaluation
-    (training=False) or with p = 0 the input is returned unchanged. papers/000 eq. 9-11.
+    (training=False) or with p = 0 the input is returned unchanged [Dworakowski 2019, eq. 9-11].
+
+    Raises:
+        TypeError: when ``p`` is not a real number (Python or NumPy).
+        ValueError: when it lies outside [0, 1).
     """
-    check_probability(p, "dropout")
+    p = checks.real(p, "p", "dropout", low=0, high=1, high_open=True)
     if not training or p == 0:
         return x
     keep = random.generator().random(x.shape, dtype=x.dtype) >= p
-    return x * (keep * x.dtype.type(1.0 / (1.0 - float(p))))
+    return x * (keep * x.dtype.type(1.0 / (1.0 - p)))
 
 
 class _GradientPerturbation(Function):
@@ -251,22 +276,23 @@ class _GradientPerturbation(Function):
 
 
 def gradient_perturbation(x, scale=3.0, training=True):
-    """Identity forward; backward adds N(0, (scale * std(grad))^2) noise to the gradient (papers/000 eq. 21).
+    """Identity forward; backward adds N(0, (scale * std(grad))^2) noise to the gradient
+    [Dworakowski 2019, eq. 21].
 
     std(grad) is the standard deviation over all elements of the incoming gradient; the noise comes
     from the seeded backend generator. In evaluation (training=False) it is the identity both ways.
+
+    Raises:
+        TypeError: when ``scale`` is not a real number (Python or NumPy).
+        ValueError: when it is negative, NaN or infinite.
     """
+    scale = checks.real(scale, "scale", "gradient_perturbation", low=0)
     if not training:
         return x
     return _GradientPerturbation(scale)(x)
 
 
 # --------------------------------------------------------------------- losses
-def _check_reduction(reduction, where):
-    if reduction not in ("mean", "sum"):
-        raise ValueError(f"{where}: reduction must be 'mean' or 'sum', got {reduction!r}")
-
-
 class _CrossEntropy(Function):
     def __init__(self, targets):
         self.targets = targets
@@ -289,10 +315,20 @@ def cross_entropy(logits, targets):
     """Mean over the batch of -log softmax(logits)[target].
 
     logits: (N, C) Tensor; targets: (N,) integer array or Tensor with values in [0, C) -> scalar Tensor.
+
+    Raises:
+        TypeError: when ``logits`` is not a floating Tensor, or ``targets`` not integer.
+        ValueError: for logits not (N, C), an empty batch (N = 0: the mean of no losses is undefined),
+            targets of another shape or outside [0, C).
     """
     targets = targets.data if isinstance(targets, Tensor) else targets
+    checks.instance(logits, Tensor, "logits", "cross_entropy")
+    checks.float_dtype(logits, "logits", "cross_entropy")
     if logits.ndim != 2:
         raise ValueError(f"cross_entropy: expected logits of shape (N, C), got {logits.shape}")
+    if logits.shape[0] == 0:
+        raise ValueError(f"cross_entropy: got an empty batch, logits of shape {logits.shape}; the mean "
+                         f"loss over no samples is undefined")
     if not hasattr(targets, "dtype") or targets.dtype.kind not in "iu":
         kind = getattr(targets, "dtype", type(targets).__name__)
         raise TypeError(f"cross_entropy: expected integer class targets, got {kind}")
@@ -301,35 +337,67 @@ def cross_entropy(logits, targets):
                          f"got {targets.shape}")
     backend.check_on_backend(targets, "cross_entropy")
     classes = logits.shape[1]
-    if targets.size and (int(targets.min()) < 0 or int(targets.max()) >= classes):
+    if int(targets.min()) < 0 or int(targets.max()) >= classes:
         raise ValueError(f"cross_entropy: targets must lie in [0, {classes}), got values in "
                          f"[{int(targets.min())}, {int(targets.max())}]")
     return _CrossEntropy(targets)(logits)
 
 
 def _as_target(target, prediction, where):
+    """``target`` as a Tensor of ``prediction``'s shape and floating dtype.
+
+    Targets are never converted: an integer target would promote a float32 loss, and with it the
+    gradients of float32 weights, to float64; a float64 target for float32 predictions is refused too.
+    """
+    checks.instance(prediction, Tensor, "prediction", where)
+    checks.float_dtype(prediction, "prediction", where)
     target = target if isinstance(target, Tensor) else Tensor(target)
+    checks.float_dtype(target, "target", where)
+    if target.dtype != prediction.dtype:
+        raise TypeError(f"{where}: target must have the prediction's dtype {prediction.dtype}, got "
+                        f"{target.dtype}; convert it explicitly, e.g. target.astype(numpy.{prediction.dtype})")
     if target.shape != prediction.shape:
         raise ValueError(f"{where}: expected a target of shape {prediction.shape}, got {target.shape}")
     return target
 
 
 def mse_loss(prediction, target, reduction="mean"):
-    """Squared error (prediction - target)^2 summed or averaged over every element -> scalar Tensor."""
-    _check_reduction(reduction, "mse_loss")
+    """Squared error (prediction - target)^2 summed or averaged over every element -> scalar Tensor.
+
+    prediction: a floating Tensor; target: an array or Tensor of the same shape and dtype.
+
+    Raises:
+        TypeError: when the prediction or the target is not floating (an int64 target is refused, not
+            cast: cast it to the prediction's dtype explicitly), or their dtypes differ.
+        ValueError: for a target of another shape, or a reduction other than 'mean' or 'sum'.
+    """
+    checks.one_of(reduction, ("mean", "sum"), "reduction", "mse_loss")
     residual = prediction - _as_target(target, prediction, "mse_loss")
     squared = residual * residual
     return squared.mean() if reduction == "mean" else squared.sum()
 
 
 def exponential_loss(prediction, target):
-    """Mean of exp(-y * yhat) for labels y in {-1, +1} (papers/001 section 3.6) -> scalar Tensor."""
+    """Mean of exp(-y * yhat) for labels y in {-1, +1} [Liang 2019, section 3.6] -> scalar Tensor.
+
+    prediction: a floating Tensor; target: float labels of the same shape and dtype.
+
+    Raises:
+        TypeError: when the prediction or the target is not floating, or their dtypes differ.
+        ValueError: for a target of another shape.
+    """
     target = _as_target(target, prediction, "exponential_loss")
     return (-(target * prediction)).exp().mean()
 
 
 def flatten(x, start_axis=1):
-    """Reshape (N, d1, d2, ...) to (N, d1 * d2 * ...), keeping the axes before ``start_axis``."""
+    """Reshape (N, d1, d2, ...) to (N, d1 * d2 * ...), keeping the axes before ``start_axis``.
+
+    Raises:
+        TypeError: when ``start_axis`` is not an integer.
+        ValueError: when it is not an axis of ``x``.
+    """
+    start_axis = checks.integer(start_axis, "start_axis", "flatten", low=0, high=max(x.ndim - 1, 0))
     return x.reshape(x.shape[:start_axis] + (-1,))
 
 

@@ -8,7 +8,7 @@ import math
 
 import numpy
 
-from minidl import init
+from minidl import checks, init
 from minidl.autograd import Tensor
 from minidl.backend import xp
 from minidl.nn import functional as F
@@ -17,26 +17,33 @@ from minidl.nn.module import Module, Parameter
 
 
 def check_input(layer, x, rank, expected):
-    """Raise if ``x`` is not a Tensor of ``rank`` axes; ``expected`` describes the shape in words."""
+    """Raise if ``x`` is not a floating Tensor of ``rank`` axes; ``expected`` describes the shape in words.
+
+    Raises:
+        TypeError: when ``x`` is not a Tensor, or its dtype is not floating (float layers take float
+            inputs: an integer, bool or object input is refused, never silently converted).
+        ValueError: when it has another number of axes.
+    """
     if not isinstance(x, Tensor):
         raise TypeError(f"{layer}: expected a Tensor of shape {expected}, got {type(x).__name__}")
+    checks.float_dtype(x, "input", layer)
     if x.ndim != rank:
         raise ValueError(f"{layer}: expected input of shape {expected}, got {x.shape}")
 
 
-def _positive_int(value, name, where):
-    if isinstance(value, bool) or not isinstance(value, (int, numpy.integer)) or value < 1:
-        raise ValueError(f"{where}: {name} must be a positive integer, got {value!r}")
-    return int(value)
-
-
 class Linear(Module):
-    """y = x W^T + b.  Input (N, in_features) -> output (N, out_features); weight (out, in)."""
+    """y = x W^T + b.  Input (N, in_features) -> output (N, out_features); weight (out, in).
+
+    Raises:
+        TypeError: for a non-integer feature count; in forward, for an input that is not a floating
+            Tensor of the weight's dtype.
+        ValueError: for a feature count below 1; in forward, for an input of another shape.
+    """
 
     def __init__(self, in_features, out_features, bias=True, dtype=numpy.float32):
         super().__init__()
-        self.in_features = _positive_int(in_features, "in_features", "Linear")
-        self.out_features = _positive_int(out_features, "out_features", "Linear")
+        self.in_features = checks.integer(in_features, "in_features", "Linear", low=1)
+        self.out_features = checks.integer(out_features, "out_features", "Linear", low=1)
         bound = 1.0 / math.sqrt(self.in_features)
         self.weight = Parameter(xp.empty((self.out_features, self.in_features), dtype=dtype))
         init.uniform(self.weight, -bound, bound)
@@ -60,13 +67,17 @@ class Conv2d(Module):
     """2-D convolution on NCHW input; weight (out_channels, in_channels, kh, kw).
 
     Input (N, in_channels, H, W) -> (N, out_channels, OH, OW), OH = floor((H + 2 p - kh) / s) + 1.
+
+    Raises:
+        TypeError: for non-integer sizes; in forward, for an input that is not a floating Tensor.
+        ValueError: for sizes out of range; in forward, for an input of another shape.
     """
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, bias=True,
                  dtype=numpy.float32):
         super().__init__()
-        self.in_channels = _positive_int(in_channels, "in_channels", "Conv2d")
-        self.out_channels = _positive_int(out_channels, "out_channels", "Conv2d")
+        self.in_channels = checks.integer(in_channels, "in_channels", "Conv2d", low=1)
+        self.out_channels = checks.integer(out_channels, "out_channels", "Conv2d", low=1)
         self.kernel_size = im2col.pair(kernel_size, "kernel_size", "Conv2d")
         self.stride = im2col.pair(stride, "stride", "Conv2d")
         self.padding = im2col.pair(padding, "padding", "Conv2d")
@@ -151,12 +162,17 @@ class Flatten(Module):
 
 
 class Dropout(Module):
-    """Inverted dropout with drop probability p in [0, 1), active only in training mode (eq. 9-11)."""
+    """Inverted dropout with drop probability p in [0, 1), active only in training mode
+    [Dworakowski 2019, eq. 9-11].
+
+    Raises:
+        TypeError: when ``p`` is not a real number (Python or NumPy).
+        ValueError: when it lies outside [0, 1).
+    """
 
     def __init__(self, p=0.5):
         super().__init__()
-        F.check_probability(p, "Dropout")
-        self.p = p
+        self.p = checks.real(p, "p", "Dropout", low=0, high=1, high_open=True)
 
     def forward(self, x):
         if not isinstance(x, Tensor):
@@ -170,14 +186,16 @@ class Dropout(Module):
 class GradientPerturbation(Module):
     """Identity forward; in training, the backward pass adds N(0, (scale std(grad))^2) noise.
 
-    papers/000 section 5.1.3, eq. 21. In evaluation mode it is the identity both ways.
+    [Dworakowski 2019, section 5.1.3, eq. 21]. In evaluation mode it is the identity both ways.
+
+    Raises:
+        TypeError: when ``scale`` is not a real number (Python or NumPy).
+        ValueError: when it is negative, NaN or infinite.
     """
 
     def __init__(self, scale=3.0):
         super().__init__()
-        if isinstance(scale, bool) or not isinstance(scale, (int, float)) or scale < 0:
-            raise ValueError(f"GradientPerturbation: expected scale >= 0, got {scale!r}")
-        self.scale = float(scale)
+        self.scale = checks.real(scale, "scale", "GradientPerturbation", low=0)
 
     def forward(self, x):
         if not isinstance(x, Tensor):

@@ -8,6 +8,7 @@ are used instead and the layer is an affine map per channel.
 """
 import numpy
 
+from minidl import checks
 from minidl.autograd import Function, Tensor
 from minidl.backend import xp
 from minidl.nn.module import Module, Parameter
@@ -46,17 +47,22 @@ def _channel_shape(ndim):
 
 
 class _BatchNorm(Module):
+    """The shared body of BatchNorm1d and BatchNorm2d.
+
+    Raises:
+        TypeError: for a non-integer num_features or non-real eps / momentum (NumPy scalars are
+            accepted); in forward, for an input that is not a floating Tensor.
+        ValueError: for num_features < 1, eps <= 0, momentum outside [0, 1], NaN or infinity; in
+            forward, for an input of another shape, or a single value per channel in training.
+    """
     ranks = ()
 
     def __init__(self, num_features, eps=1e-5, momentum=0.1, dtype=numpy.float32):
         super().__init__()
         name = type(self).__name__
-        if isinstance(num_features, bool) or not isinstance(num_features, int) or num_features < 1:
-            raise ValueError(f"{name}: num_features must be a positive integer, got {num_features!r}")
-        if not 0 <= momentum <= 1 or eps <= 0:
-            raise ValueError(f"{name}: expected 0 <= momentum <= 1 and eps > 0, got momentum="
-                             f"{momentum}, eps={eps}")
-        self.num_features, self.eps, self.momentum = num_features, float(eps), float(momentum)
+        self.num_features = checks.integer(num_features, "num_features", name, low=1)
+        self.eps = checks.real(eps, "eps", name, low=0, low_open=True)
+        self.momentum = checks.real(momentum, "momentum", name, low=0, high=1)
         self.weight = Parameter(xp.ones((num_features,), dtype=dtype))
         self.bias = Parameter(xp.zeros((num_features,), dtype=dtype))
         self.register_buffer("running_mean", xp.zeros((num_features,), dtype=dtype))
@@ -65,9 +71,10 @@ class _BatchNorm(Module):
     def forward(self, x):
         name = type(self).__name__
         expected = " or ".join({2: "(N, C)", 3: "(N, C, L)", 4: "(N, C, H, W)"}[r] for r in self.ranks)
-        if not isinstance(x, Tensor) or x.ndim not in self.ranks or x.shape[1] != self.num_features:
-            got = x.shape if isinstance(x, Tensor) else type(x).__name__
-            raise ValueError(f"{name}: expected input {expected} with C = {self.num_features}, got {got}")
+        checks.instance(x, Tensor, "input", name)
+        checks.float_dtype(x, "input", name)
+        if x.ndim not in self.ranks or x.shape[1] != self.num_features:
+            raise ValueError(f"{name}: expected input {expected} with C = {self.num_features}, got {x.shape}")
         axes = (0,) + tuple(range(2, x.ndim))
         if not self.training:
             shape = _channel_shape(x.ndim)

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 from tqdm import tqdm
 
-from minidl import backend, init, nn, optim, random
+from minidl import backend, checks, init, nn, optim, random
 from minidl.analysis.tracking import SpectrumTracker
 from minidl.autograd import Tensor, no_grad
 
@@ -39,21 +39,24 @@ def q_network(sizes=(1, 25, 3), dropout=0.0, init_std=1.0):
     """A ReLU network Linear(sizes[0], sizes[1]) - ReLU [- Dropout] - ... - Linear(sizes[-2], sizes[-1]).
 
     Every weight and bias is drawn from N(0, init_std^2) truncated to +-1/sqrt(fan_in) of its layer
-    (papers/000 section 4.3.2; the original's scipy truncnorm(-1/sqrt(fan_in), 1/sqrt(fan_in)) has
+    ([Dworakowski 2019, section 4.3.2]; the original's scipy truncnorm(-1/sqrt(fan_in), 1/sqrt(fan_in)) has
     init_std 1). ``dropout`` > 0 puts an inverted Dropout after every hidden ReLU. float32.
     Input (N, sizes[0]) -> output (N, sizes[-1]).
+
+    Raises:
+        TypeError: when a size is not an integer, or dropout, init_std not real numbers.
+        ValueError: for fewer than two sizes, a size below 1, dropout outside [0, 1), init_std <= 0.
     """
-    sizes = tuple(sizes)
-    if len(sizes) < 2 or any(isinstance(s, bool) or not isinstance(s, (int, np.integer)) or s < 1
-                             for s in sizes):
-        raise ValueError(f"q_network: expected at least two positive integer sizes, got {sizes!r}")
-    if not 0.0 <= dropout < 1.0:
-        raise ValueError(f"q_network: expected a dropout probability in [0, 1), got {dropout!r}")
+    sizes = tuple(checks.integer(s, "every size", "q_network", low=1) for s in sizes)
+    if len(sizes) < 2:
+        raise ValueError(f"q_network: sizes must hold at least an input and an output size, got {sizes!r}")
+    dropout = checks.real(dropout, "dropout", "q_network", low=0, high=1, high_open=True)
+    init_std = checks.real(init_std, "init_std", "q_network", low=0, low_open=True)
     layers = []
     for fan_in, fan_out in zip(sizes[:-1], sizes[1:]):
         if layers:
             layers += [nn.ReLU()] + ([nn.Dropout(dropout)] if dropout > 0.0 else [])
-        linear = nn.Linear(int(fan_in), int(fan_out))
+        linear = nn.Linear(fan_in, fan_out)
         bound = 1.0 / math.sqrt(fan_in)
         for parameter in (linear.weight, linear.bias):
             init.truncated_normal(parameter, 0.0, init_std, -bound, bound)
@@ -73,13 +76,15 @@ def stochasticity_batch_size(rate, n_samples):
     """Batch size B = max(1, ceil((1 - rate) N)) of the stochasticity ``rate`` in [0, 1] on N samples.
 
     rate 0 -> N (full-batch gradient descent), 0.25 -> ceil(3N/4), 0.5 -> ceil(N/2), 0.75 -> ceil(N/4),
-    1 -> 1 (single-sample SGD). papers/000 section 5.1.2.
+    1 -> 1 (single-sample SGD) [Dworakowski 2019, section 5.1.2].
+
+    Raises:
+        TypeError: when n_samples is not an integer or rate not a real number.
+        ValueError: when n_samples < 1 or rate lies outside [0, 1].
     """
-    if isinstance(n_samples, bool) or not isinstance(n_samples, (int, np.integer)) or n_samples < 1:
-        raise ValueError(f"stochasticity_batch_size: expected an integer n_samples >= 1, got {n_samples!r}")
-    if not 0.0 <= rate <= 1.0:
-        raise ValueError(f"stochasticity_batch_size: expected a rate in [0, 1], got {rate!r}")
-    return max(1, math.ceil((1.0 - rate) * int(n_samples) - 1e-9))
+    n_samples = checks.integer(n_samples, "n_samples", "stochasticity_batch_size", low=1)
+    rate = checks.real(rate, "rate", "stochasticity_batch_size", low=0, high=1)
+    return max(1, math.ceil((1.0 - rate) * n_samples - 1e-9))
 
 
 class QNetwork:
@@ -136,12 +141,21 @@ class QNetwork:
         return lambda observation: int(np.argmax(self.predict(np.asarray(observation)[None])[0]))
 
 
-def _features(X, where):
-    X = np.asarray(X, dtype=np.float64)
+def _features(X, where, name="the observations"):
+    """X as float64 (N, F), checked to hold N >= 1 rows of finite numbers."""
+    X = _finite_float64(X, name, where)
     X = X[:, None] if X.ndim == 1 else X
     if X.ndim != 2 or X.shape[0] == 0:
         raise ValueError(f"{where}: expected observations of shape (N, F) or (N,), got {X.shape}")
     return X
+
+
+def _finite_float64(X, name, where):
+    """X as a float64 array of finite numbers; anything else raises an error naming ``name``."""
+    X = np.asarray(X)
+    if X.dtype.kind not in "iuf":
+        raise TypeError(f"{where}: {name} must be real numbers, got an array of dtype {X.dtype}")
+    return checks.finite(X.astype(np.float64), name, where)
 
 
 @dataclass
@@ -167,7 +181,8 @@ class QRegression:
 
 def regress_q(X_train, Y_train, X_test, Y_test, hidden=(25,), stochasticity=0.0, dropout=0.0, lr=0.01,
               momentum=0.9, epochs=100, seed=0, progress=False):
-    """Train a :func:`q_network` to regress Q-table rows by momentum SGD on the mse (papers/000 section 5.4).
+    """Train a :func:`q_network` to regress Q-table rows by momentum SGD on the mse
+    [Dworakowski 2019, section 5.4].
 
     Every epoch draws a fresh permutation of the N training rows and makes floor(N / B) updates on
     disjoint batches of exactly B = :func:`stochasticity_batch_size` rows (the N mod B rows left over
@@ -190,16 +205,21 @@ def regress_q(X_train, Y_train, X_test, Y_test, hidden=(25,), stochasticity=0.0,
         progress: show a tqdm bar over epochs.
 
     Returns a QRegression.
+
+    Raises:
+        TypeError: for non-numeric data or a non-integer epochs.
+        ValueError: for data holding NaN or infinity (naming which array and where), shapes that do not
+            match, or arguments out of range.
+        FloatingPointError: when the training loss becomes NaN or infinite (with finite data: lower lr).
     """
-    X_train, X_test = _features(X_train, "regress_q"), _features(X_test, "regress_q (test)")
-    Y_train = np.asarray(Y_train, dtype=np.float64)
-    Y_test = np.asarray(Y_test, dtype=np.float64)
+    X_train, X_test = _features(X_train, "regress_q", "X_train"), _features(X_test, "regress_q", "X_test")
+    Y_train = _finite_float64(Y_train, "Y_train (the Q targets)", "regress_q")
+    Y_test = _finite_float64(Y_test, "Y_test (the Q targets)", "regress_q")
     if Y_train.ndim != 2 or Y_train.shape[0] != X_train.shape[0] or Y_test.shape != (X_test.shape[0],
                                                                                      Y_train.shape[1]):
         raise ValueError(f"regress_q: expected Q targets (N, A) matching the observations, got train "
                          f"{X_train.shape} -> {Y_train.shape}, test {X_test.shape} -> {Y_test.shape}")
-    if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 0:
-        raise ValueError(f"regress_q: expected an integer epochs >= 0, got {epochs!r}")
+    epochs = checks.integer(epochs, "epochs", "regress_q", low=0)
     random.manual_seed(seed)
     model = q_network((X_train.shape[1], *hidden, Y_train.shape[1]), dropout)
     network = QNetwork.fitted_to(model, X_train)
@@ -259,9 +279,12 @@ def sample_transitions(env, n_samples, seed):
 
     ``seed`` seeds the actions and the environment. Episodes end by truncation only (the markets go on),
     so every transition bootstraps from its next observation.
+
+    Raises:
+        TypeError: when ``n_samples`` is not an integer.
+        ValueError: when it is below 1, or the market terminates.
     """
-    if isinstance(n_samples, bool) or not isinstance(n_samples, (int, np.integer)) or n_samples < 1:
-        raise ValueError(f"sample_transitions: expected an integer n_samples >= 1, got {n_samples!r}")
+    n_samples = checks.integer(n_samples, "n_samples", "sample_transitions", low=1)
     rng = np.random.default_rng(seed)
     observation, _ = env.reset(seed=int(rng.integers(2**32)))
     observations, actions, rewards, following = [], [], [], []
@@ -308,16 +331,18 @@ def fitted_q_iteration(transitions, gamma, iterations, target_every=50, hidden=(
         seed: seeds the initialization and the batches.
 
     Returns a FittedQIteration.
+
+    Raises:
+        TypeError: for non-real gamma or non-integer counts.
+        ValueError: for gamma outside [0, 1), counts below 1, batch_size above the transitions, or
+            non-finite observations or rewards (named).
     """
-    if not 0.0 <= gamma < 1.0:
-        raise ValueError(f"fitted_q_iteration: expected a discount gamma in [0, 1), got {gamma!r}")
-    for name, value in (("iterations", iterations), ("target_every", target_every)):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-            raise ValueError(f"fitted_q_iteration: expected an integer {name} >= 1, got {value!r}")
+    gamma = checks.real(gamma, "gamma", "fitted_q_iteration", low=0, high=1, high_open=True)
+    iterations = checks.integer(iterations, "iterations", "fitted_q_iteration", low=1)
+    target_every = checks.integer(target_every, "target_every", "fitted_q_iteration", low=1)
     n = len(transitions)
-    if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, int)
-                                   or not 1 <= batch_size <= n):
-        raise ValueError(f"fitted_q_iteration: expected batch_size None or in 1..{n}, got {batch_size!r}")
+    if batch_size is not None:
+        batch_size = checks.integer(batch_size, "batch_size", "fitted_q_iteration", low=1, high=n)
     random.manual_seed(seed)
     observations = _features(transitions.observations, "fitted_q_iteration")
     n_actions = transitions.n_actions
@@ -329,7 +354,8 @@ def fitted_q_iteration(transitions, gamma, iterations, target_every=50, hidden=(
     states = backend.to_device(network.standardize(observations))
     next_states = backend.to_device(network.standardize(transitions.next_observations))
     chosen = backend.to_device(np.eye(n_actions, dtype=np.float32)[transitions.actions])     # (N, A) one-hot
-    rewards = backend.to_device(transitions.rewards.astype(np.float32))
+    rewards = _finite_float64(transitions.rewards, "transitions.rewards", "fitted_q_iteration")
+    rewards = backend.to_device(rewards.astype(np.float32))
     optimizer = optim.SGD(online.parameters(), lr=lr, momentum=momentum)
     losses = np.empty(iterations)
     updates = 0

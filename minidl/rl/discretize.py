@@ -7,6 +7,8 @@ end bins, so every price has a state.
 """
 import numpy as np
 
+from minidl import checks
+
 
 class PriceGrid:
     """``n_bins`` equal-width price bins over [low, high].
@@ -15,15 +17,17 @@ class PriceGrid:
     the last bin every price from ``high`` up.
 
     Attributes: edges (n_bins + 1,) float64, centers (n_bins,) float64, n_bins.
+
+    Raises:
+        TypeError: for a non-integer n_bins or non-real bounds.
+        ValueError: for n_bins < 1, non-finite bounds or high <= low.
     """
 
     def __init__(self, low, high, n_bins):
-        if isinstance(n_bins, bool) or not isinstance(n_bins, (int, np.integer)) or n_bins < 1:
-            raise ValueError(f"PriceGrid: expected an integer n_bins >= 1, got {n_bins!r}")
-        if not (np.isfinite(low) and np.isfinite(high) and low < high):
-            raise ValueError(f"PriceGrid: expected finite low < high, got low={low!r}, high={high!r}")
-        self.n_bins = int(n_bins)
-        self.edges = np.linspace(float(low), float(high), self.n_bins + 1)
+        self.n_bins = checks.integer(n_bins, "n_bins", "PriceGrid", low=1)
+        low = checks.real(low, "low", "PriceGrid")
+        high = checks.real(high, "high", "PriceGrid", low=low, low_open=True)
+        self.edges = np.linspace(low, high, self.n_bins + 1)
         self.centers = 0.5 * (self.edges[:-1] + self.edges[1:])
 
     def __repr__(self):
@@ -61,17 +65,16 @@ class Discretizer:
     the Q-table rows run through all price bins at position 0, then at position 1, and so on.
 
     Attributes: grid (PriceGrid), n_positions (1 without inventory), n_states = n_positions * n_bins.
+
+    Raises:
+        TypeError: when ``grid`` is not a PriceGrid or ``capacity`` not an integer.
+        ValueError: for a capacity below 1.
     """
 
     def __init__(self, grid, capacity=None):
-        if not isinstance(grid, PriceGrid):
-            raise ValueError(f"Discretizer: expected a PriceGrid, got {grid!r}")
-        if capacity is not None and (isinstance(capacity, bool) or not isinstance(capacity, (int, np.integer))
-                                     or capacity < 1):
-            raise ValueError(f"Discretizer: expected capacity None or an integer >= 1, got {capacity!r}")
-        self.grid = grid
-        self.capacity = capacity
-        self.n_positions = 1 if capacity is None else int(capacity) + 1
+        self.grid = checks.instance(grid, PriceGrid, "grid", "Discretizer")
+        self.capacity = None if capacity is None else checks.integer(capacity, "capacity", "Discretizer", low=1)
+        self.n_positions = 1 if capacity is None else self.capacity + 1
         self.n_states = self.n_positions * grid.n_bins
 
     def __repr__(self):

@@ -28,6 +28,8 @@ from enum import IntEnum
 
 import numpy as np
 
+from minidl import checks
+
 try:
     import gymnasium
     from gymnasium import spaces
@@ -46,37 +48,21 @@ class Action(IntEnum):
     HOLD = 2
 
 
-def _check_real(owner, name, value, low=-np.inf, low_inclusive=True):
-    """Return ``value`` as a float, or raise a ValueError naming ``owner`` and the bound."""
-    try:
-        value = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{owner}: expected a real number for {name}, got {value!r}") from None
-    below = value < low if low_inclusive else value <= low
-    if not np.isfinite(value) or below:
-        bound = f"{'>=' if low_inclusive else '>'} {low}" if np.isfinite(low) else "finite"
-        raise ValueError(f"{owner}: expected {name} {bound}, got {value!r}")
-    return value
-
-
-def _check_count(owner, name, value, low):
-    """Return ``value`` as an int >= ``low``, or raise a ValueError naming ``owner``."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
-        raise ValueError(f"{owner}: expected an integer {name} >= {low}, got {value!r}")
-    return int(value)
-
-
 class NormalPrices:
     """I.i.d. prices p ~ N(mean, sd^2); the paper's Normal environment is mean 3, sd 2.
 
     ``mixture()`` describes the stationary distribution as Gaussian components (here one), which is
     what :mod:`minidl.rl.mdp` integrates over the price bins.
+
+    Raises:
+        TypeError: when mean or sd is not a real number (a string is refused, not parsed).
+        ValueError: for sd <= 0, NaN or infinity.
     """
     iid = True
 
     def __init__(self, mean=3.0, sd=2.0):
-        self.mean = _check_real("NormalPrices", "mean", mean)
-        self.sd = _check_real("NormalPrices", "sd", sd, low=0.0, low_inclusive=False)
+        self.mean = checks.real(mean, "mean", "NormalPrices")
+        self.sd = checks.real(sd, "sd", "NormalPrices", low=0, low_open=True)
 
     def __repr__(self):
         return f"NormalPrices(mean={self.mean}, sd={self.sd})"
@@ -102,13 +88,17 @@ class SinePrices:
     marginal distribution of the shuffled series, with independent draws. With ``shuffle=False`` a path
     walks consecutive ticks from a uniformly random start, a time series whose price alone is not a
     Markov state. ``noise_sd`` adds i.i.d. N(0, noise_sd^2) noise to every tick.
+
+    Raises:
+        TypeError: for non-real parameters or a non-integer period.
+        ValueError: for a negative amplitude or noise_sd, a period below 1, NaN or infinity.
     """
 
     def __init__(self, level=3.0, amplitude=2.0, period=20_000, noise_sd=0.0, shuffle=False):
-        self.level = _check_real("SinePrices", "level", level)
-        self.amplitude = _check_real("SinePrices", "amplitude", amplitude, low=0.0)
-        self.period = _check_count("SinePrices", "period", period, low=1)
-        self.noise_sd = _check_real("SinePrices", "noise_sd", noise_sd, low=0.0)
+        self.level = checks.real(level, "level", "SinePrices")
+        self.amplitude = checks.real(amplitude, "amplitude", "SinePrices", low=0)
+        self.period = checks.integer(period, "period", "SinePrices", low=1)
+        self.noise_sd = checks.real(noise_sd, "noise_sd", "SinePrices", low=0)
         self.shuffle = bool(shuffle)
 
     def __repr__(self):
@@ -163,9 +153,9 @@ class _MarketEpisodes(gymnasium.Env):
             raise ValueError(f"{name}: expected a price process such as NormalPrices or SinePrices, "
                              f"got {prices!r}")
         self.prices = prices
-        self.episode_length = _check_count(name, "episode_length", episode_length, low=1)
-        self.cost = _check_real(name, "cost", cost, low=0.0)
-        self.hold_penalty = _check_real(name, "hold_penalty", hold_penalty, low=0.0)
+        self.episode_length = checks.integer(episode_length, "episode_length", name, low=1)
+        self.cost = checks.real(cost, "cost", name, low=0)
+        self.hold_penalty = checks.real(hold_penalty, "hold_penalty", name, low=0)
         self.action_space = spaces.Discrete(len(Action))
         self._path = None
         self._t = 0
@@ -228,7 +218,7 @@ class MarketEnv(_MarketEpisodes):
                  reference_price=None):
         super().__init__(prices, episode_length, cost, hold_penalty)
         self.reference_price = (prices.mean if reference_price is None
-                                else _check_real("MarketEnv", "reference_price", reference_price))
+                                else checks.real(reference_price, "reference_price", "MarketEnv"))
         self.observation_space = spaces.Box(-np.inf, np.inf, shape=(1,), dtype=np.float32)
 
     def reward(self, price, action):
@@ -272,8 +262,8 @@ class InventoryMarketEnv(_MarketEpisodes):
     def __init__(self, prices, capacity=3, episode_length=DEFAULT_EPISODE_LENGTH, cost=1.0,
                  hold_penalty=0.1, invalid_penalty=1.0):
         super().__init__(prices, episode_length, cost, hold_penalty)
-        self.capacity = _check_count("InventoryMarketEnv", "capacity", capacity, low=1)
-        self.invalid_penalty = _check_real("InventoryMarketEnv", "invalid_penalty", invalid_penalty, low=0.0)
+        self.capacity = checks.integer(capacity, "capacity", "InventoryMarketEnv", low=1)
+        self.invalid_penalty = checks.real(invalid_penalty, "invalid_penalty", "InventoryMarketEnv", low=0)
         self.observation_space = spaces.Box(np.array([-np.inf, 0.0], dtype=np.float32),
                                             np.array([np.inf, self.capacity], dtype=np.float32),
                                             dtype=np.float32)
@@ -299,7 +289,7 @@ class InventoryMarketEnv(_MarketEpisodes):
     def _reset_state(self, options):
         position = options.pop("position", 0)
         super()._reset_state(options)
-        self._position = _check_count("InventoryMarketEnv.reset", "options['position']", position, low=0)
+        self._position = checks.integer(position, "options['position']", "InventoryMarketEnv.reset", low=0)
         if self._position > self.capacity:
             raise ValueError(f"InventoryMarketEnv.reset: expected options['position'] in 0..{self.capacity}, "
                              f"got {position!r}")

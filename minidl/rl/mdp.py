@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import ndtr
 
+from minidl import checks
 from minidl.rl.discretize import Discretizer
 from minidl.rl.markets import Action, InventoryMarketEnv, MarketEnv
 
@@ -107,11 +108,14 @@ class MarketMDP:
 def market_mdp(env, discretizer):
     """The exact discretized MDP of the market ``env`` (MarketEnv or InventoryMarketEnv), as MarketMDP.
 
-    Raises ValueError when the env's prices are not i.i.d. (the unshuffled sine) or when the
-    discretizer's capacity does not match the env's.
+    Raises:
+        TypeError: when ``env`` is not a MarketEnv or InventoryMarketEnv, or ``discretizer`` not a
+            Discretizer.
+        ValueError: when the env's prices are not i.i.d. (the unshuffled sine) or when the
+            discretizer's capacity does not match the env's.
     """
-    if not isinstance(env, (MarketEnv, InventoryMarketEnv)):
-        raise ValueError(f"market_mdp: expected a MarketEnv or InventoryMarketEnv, got {env!r}")
+    checks.instance(env, (MarketEnv, InventoryMarketEnv), "env", "market_mdp")
+    checks.instance(discretizer, Discretizer, "discretizer", "market_mdp")
     if not env.prices.iid:
         raise ValueError(f"market_mdp: expected i.i.d. prices (a Markov price state), got {env.prices!r}; "
                          "the unshuffled sine is a time series, use SinePrices(shuffle=True)")

@@ -16,11 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-
-def _check_gamma(owner, gamma):
-    if not 0.0 <= gamma < 1.0:
-        raise ValueError(f"{owner}: expected a discount gamma in [0, 1), got {gamma!r}")
-    return float(gamma)
+from minidl import checks
 
 
 def greedy(q):
@@ -40,8 +36,13 @@ def value_iteration(mdp, gamma, tol=1e-10, max_iterations=1_000_000):
     returned Q then satisfies the Bellman optimality equation to gamma * tol.
 
     Returns (q (S, A), v (S,)), float64.
+
+    Raises:
+        TypeError: when ``gamma`` is not a real number.
+        ValueError: when it lies outside [0, 1).
+        RuntimeError: when it does not converge within ``max_iterations``.
     """
-    gamma = _check_gamma("value_iteration", gamma)
+    gamma = checks.real(gamma, "gamma", "value_iteration", low=0, high=1, high_open=True)
     v = np.zeros(mdp.n_states)
     for _ in range(max_iterations):
         q = mdp.rewards + gamma * mdp.expected_next_value(v)
@@ -58,8 +59,13 @@ def policy_evaluation(mdp, policy, gamma, tol=1e-10, max_iterations=1_000_000):
 
     Iterates V <- r(s, pi(s)) + gamma E[V(s') | s, pi(s)] until V changes by at most ``tol``.
     Returns (q (S, A), v (S,)), float64, with q[s, a] the return of a in s followed by pi.
+
+    Raises:
+        TypeError: when ``gamma`` is not a real number.
+        ValueError: for gamma outside [0, 1) or a policy of the wrong shape or actions.
+        RuntimeError: when it does not converge within ``max_iterations``.
     """
-    gamma = _check_gamma("policy_evaluation", gamma)
+    gamma = checks.real(gamma, "gamma", "policy_evaluation", low=0, high=1, high_open=True)
     policy = np.asarray(policy)
     if policy.shape != (mdp.n_states,) or policy.dtype.kind not in "iu" \
             or np.any((policy < 0) | (policy >= mdp.n_actions)):
@@ -117,14 +123,19 @@ def q_learning(env, discretizer, n_episodes, gamma, alpha=0.5, alpha_decay=0.0, 
 
     Truncated episodes (time limits) bootstrap from the last state; terminated ones do not.
     Returns a QLearningResult.
+
+    Raises:
+        TypeError: for a non-integer n_episodes or non-real rates.
+        ValueError: for gamma outside [0, 1), alpha outside (0, 1], a negative alpha_decay, epsilons
+            outside [0, 1], NaN or infinity.
     """
-    gamma = _check_gamma("q_learning", gamma)
-    if not (0.0 < alpha <= 1.0 and alpha_decay >= 0.0):
-        raise ValueError(f"q_learning: expected 0 < alpha <= 1 and alpha_decay >= 0, "
-                         f"got alpha={alpha!r}, alpha_decay={alpha_decay!r}")
-    if not (0.0 <= epsilon_min <= 1.0 and 0.0 <= epsilon <= 1.0 and 0.0 <= epsilon_decay <= 1.0):
-        raise ValueError(f"q_learning: expected epsilon, epsilon_decay, epsilon_min in [0, 1], got "
-                         f"{epsilon!r}, {epsilon_decay!r}, {epsilon_min!r}")
+    gamma = checks.real(gamma, "gamma", "q_learning", low=0, high=1, high_open=True)
+    alpha = checks.real(alpha, "alpha", "q_learning", low=0, high=1, low_open=True)
+    alpha_decay = checks.real(alpha_decay, "alpha_decay", "q_learning", low=0)
+    epsilon, epsilon_decay, epsilon_min = (checks.real(value, name, "q_learning", low=0, high=1) for name, value in
+                                           (("epsilon", epsilon), ("epsilon_decay", epsilon_decay),
+                                            ("epsilon_min", epsilon_min)))
+    n_episodes = checks.integer(n_episodes, "n_episodes", "q_learning", low=0)
     rng = np.random.default_rng(seed)
     n_actions = env.action_space.n
     q = np.zeros((discretizer.n_states, n_actions))

@@ -31,9 +31,9 @@ def test_gaussian_adjacency_by_hand_with_threshold_and_empty_diagonal():
     sparse = geometry.gaussian_adjacency(W, sigma=1.0, threshold=0.5)  # exp(-(1 - r)) = 0.746 stays
     np.testing.assert_allclose(sparse, np.where(expected >= 0.5, expected, 0.0))
     assert sparse[0, 2] == 0.0 and sparse[0, 1] == pytest.approx(math.exp(r - 1))
-    with pytest.raises(ValueError, match="sigma > 0"):
+    with pytest.raises(ValueError, match="gaussian_adjacency: sigma must be > 0, got 0.0"):
         geometry.gaussian_adjacency(W, sigma=0.0)
-    with pytest.raises(ValueError, match="threshold in"):
+    with pytest.raises(ValueError, match=r"gaussian_adjacency: threshold must be in \[0, 1\], got 2.0"):
         geometry.gaussian_adjacency(W, threshold=2.0)
 
 

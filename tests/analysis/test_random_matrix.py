@@ -68,9 +68,10 @@ def test_planted_low_rank_signal_shows_as_spikes_above_the_bulk():
 def test_median_and_bad_parameters():
     median = rm.marchenko_pastur_median(3.0, 2.0)
     assert mp_cdf(median, 3.0, 2.0) == pytest.approx(0.5, abs=1e-8)
-    with pytest.raises(ValueError, match="Q >= 1"):
+    with pytest.raises(ValueError, match=r"marchenko_pastur_edges: the aspect ratio Q \(longer side / shorter "
+                                         r"side\) must be >= 1, got 0.5"):
         rm.marchenko_pastur_edges(0.5)
-    with pytest.raises(ValueError, match="sigma > 0"):
+    with pytest.raises(ValueError, match="marchenko_pastur_density: the standard deviation sigma must be > 0"):
         rm.marchenko_pastur_density(1.0, 2.0, sigma=0.0)
     with pytest.raises(ValueError, match="median eigenvalue is 0"):
         rm.fit_sigma(np.diag([1.0, 0.0, 0.0]))

@@ -42,7 +42,7 @@ def test_conditioning_penalty_value_and_gradient_for_linear_and_conv_layers():
     gradcheck(lambda: regularizers.conditioning_penalty(model, 0.3), [model[0].weight, model[2].weight])
     with pytest.raises(ValueError, match="'1' is not a Linear or Conv2d"):
         regularizers.conditioning_penalty(model, 1.0, layers=["1"])
-    with pytest.raises(ValueError, match="lambda >= 0"):
+    with pytest.raises(ValueError, match="conditioning_penalty: strength must be >= 0, got -1.0"):
         regularizers.conditioning_penalty(model, -1.0)
 
 

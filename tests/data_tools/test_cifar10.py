@@ -1,3 +1,4 @@
+import os
 import pickle
 import re
 
@@ -91,3 +92,53 @@ def test_dict_without_data_is_refused(tmp_path):
     (tmp_path / "batch").write_bytes(pickle.dumps({b"labels": [1]}))
     with pytest.raises(ValueError, match="lacks b'data'"):
         read_cifar_batch(tmp_path / "batch")
+
+
+class _RunsCode:
+    """An object whose unpickling would create the folder ``marker``: a stand-in for arbitrary code."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return os.mkdir, (str(self.marker),)
+
+
+@pytest.mark.parametrize("reader", ["read_cifar_batch", "load_cifar10"])
+def test_crafted_pickle_is_refused_without_running_code(tmp_path, reader):
+    write_cifar(tmp_path)
+    marker = tmp_path / "code-ran"
+    batch = {b"labels": [1], b"data": np.zeros((1, 3072), np.uint8), b"extra": _RunsCode(marker)}
+    (tmp_path / "data_batch_1").write_bytes(pickle.dumps(batch, protocol=2))
+    # The same payload does run under the plain unpickler: the crafted file is a real threat.
+    pickle.loads((tmp_path / "data_batch_1").read_bytes())
+    assert marker.is_dir()
+    marker.rmdir()
+    call = {"read_cifar_batch": lambda: read_cifar_batch(tmp_path / "data_batch_1"),
+            "load_cifar10": lambda: load_cifar10(tmp_path)}[reader]
+    with pytest.raises(ValueError, match=re.escape(str(tmp_path / "data_batch_1")) + r" names \S*mkdir, "
+                       "which is refused"):
+        call()
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize("protocol", [0, 2, 4, 5])
+def test_batches_of_every_pickle_protocol_load(tmp_path, protocol):
+    data = np.arange(2 * 3072, dtype=np.int64).reshape(2, 3072).astype(np.uint8)
+    batch = {b"batch_label": "training batch 1 of 5", b"labels": [np.int64(4), 7], b"data": data,
+             b"filenames": [b"a.png", "b.png"]}
+    (tmp_path / "batch").write_bytes(pickle.dumps(batch, protocol=protocol))
+    X, y = read_cifar_batch(tmp_path / "batch")
+    np.testing.assert_array_equal(X.reshape(2, 3072) * 255, data)
+    assert y.tolist() == [4, 7]
+
+
+def test_a_batch_pickled_under_numpy_1_module_names_loads(tmp_path):
+    # The official files name numpy.core.multiarray._reconstruct (NumPy 1); NumPy 2 calls it numpy._core.
+    data = np.arange(3072, dtype=np.int64).reshape(1, 3072).astype(np.uint8)
+    content = pickle.dumps({b"labels": [3], b"data": data}, protocol=2)
+    assert b"numpy._core.multiarray" in content
+    (tmp_path / "batch").write_bytes(content.replace(b"numpy._core.multiarray", b"numpy.core.multiarray"))
+    X, y = read_cifar_batch(tmp_path / "batch")
+    np.testing.assert_array_equal(X.reshape(1, 3072) * 255, data)
+    assert y.tolist() == [3]

@@ -50,7 +50,7 @@ def test_empty_parts_keep_the_sample_shape():
     [
         (X, Y[:-1], {}, r"same N, got X \(100, 3\) and y \(99,\)"),
         (X, Y, {"validation": 0.6, "test": 0.4}, "validation=0.6, test=0.4"),
-        (X, Y, {"validation": -0.1}, "validation=-0.1"),
+        (X, Y, {"validation": -0.1}, r"validation must be in \[0, 1\), got -0.1"),
     ],
 )
 def test_bad_arguments_are_refused(X_, y_, kwargs, message):

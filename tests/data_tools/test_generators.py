@@ -54,9 +54,9 @@ def test_zero_one_labels_and_a_given_w_for_a_test_set():
 @pytest.mark.parametrize(
     "kwargs, message",
     [
-        ({"n": -1, "d": 2}, "n=-1"),
-        ({"n": 5, "d": 0}, "d=0"),
-        ({"n": 5, "d": 2, "margin": -1}, "margin=-1"),
+        ({"n": -1, "d": 2}, "n must be an integer >= 0, got -1"),
+        ({"n": 5, "d": 0}, "d must be an integer >= 1, got 0"),
+        ({"n": 5, "d": 2, "margin": -1}, "margin must be >= 0, got -1"),
         ({"n": 5, "d": 2, "distribution": "cauchy"}, "'cauchy'"),
         ({"n": 5, "d": 2, "w": [1.0, 2.0, 3.0]}, r"shape \(2,\), got shape \(3,\)"),
         ({"n": 5, "d": 2, "w": [0.0, 0.0]}, "nonzero w"),

@@ -131,3 +131,42 @@ def test_labels_outside_the_digits_are_refused(tmp_path):
     write_idx(tmp_path / "t10k-labels-idx1-ubyte", np.full(7, 10), LABELS)
     with pytest.raises(ValueError, match="t10k-labels-idx1-ubyte holds label 10"):
         load_mnist(tmp_path)
+
+
+def gzip_of_zeros(path, header, n_zeros, chunk=1 << 20):
+    """A small .gz holding ``header`` then ``n_zeros`` zero bytes, written without holding them in memory."""
+    with gzip.open(path, "wb", compresslevel=9) as stream:
+        stream.write(header)
+        for start in range(0, n_zeros, chunk):
+            stream.write(bytes(min(chunk, n_zeros - start)))
+    return path
+
+
+def test_gzip_bomb_with_trailing_zeros_stops_at_the_header_size(tmp_path):
+    # A valid header for 2 labels followed by 64 MiB of zeros: only the header's 2 bytes (and one more,
+    # to see that data follows) are ever decompressed.
+    header = LABELS.to_bytes(4, "big") + (2).to_bytes(4, "big")
+    path = gzip_of_zeros(tmp_path / "labels.gz", header, 64 << 20)
+    assert path.stat().st_size < 200_000
+    with pytest.raises(ValueError, match=re.escape(f"read_idx: {path}") + ".*more than the 2 data bytes"):
+        read_idx(path)
+
+
+def test_header_claiming_a_huge_size_allocates_nothing(tmp_path):
+    # 60000 x 28 x 28000 images (47 GB) declared, 16 bytes held: refused before any read of the data.
+    header = IMAGES.to_bytes(4, "big") + b"".join(n.to_bytes(4, "big") for n in (60000, 28, 28000))
+    path = gzip_of_zeros(tmp_path / "images.gz", header, 16)
+    with pytest.raises(ValueError, match=r"declares dims \(60000, 28, 28000\), 47040000000 bytes.*max_bytes"):
+        read_idx(path)
+    # Under the limit but larger than the file: refused as short after reading what is there.
+    header = IMAGES.to_bytes(4, "big") + b"".join(n.to_bytes(4, "big") for n in (1000, 1000, 1000))
+    path = gzip_of_zeros(tmp_path / "short.gz", header, 16)
+    with pytest.raises(ValueError, match=r"holds fewer than the 1000000000 data bytes"):
+        read_idx(path)
+
+
+def test_max_bytes_is_configurable(tmp_path):
+    path = write_idx(tmp_path / "images", np.zeros((3, 2, 2)), IMAGES)
+    assert read_idx(path, max_bytes=12).shape == (3, 2, 2)
+    with pytest.raises(ValueError, match="12 bytes of data, above max_bytes=11"):
+        read_idx(path, max_bytes=11)

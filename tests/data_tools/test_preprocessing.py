@@ -97,5 +97,5 @@ def test_augmentations_refuse_an_unseeded_rng_and_bad_shapes():
         random_crop(IMAGES, 8, 1, 0)
     with pytest.raises(ValueError, match=r"channel_stats: .*\(N, C, H, W\), got shape \(5, 7\)"):
         channel_stats(IMAGES[0, 0])
-    with pytest.raises(ValueError, match="p in \\[0, 1\\], got 1.5"):
+    with pytest.raises(ValueError, match=r"random_horizontal_flip: p must be in \[0, 1\], got 1.5"):
         random_horizontal_flip(IMAGES, 1.5, 0)

@@ -51,9 +51,9 @@ def test_q_network_has_the_requested_shape_and_truncated_normal_init():
     assert [type(m).__name__ for m in dropped] == ["Linear", "ReLU", "Dropout", "Linear", "ReLU", "Dropout",
                                                    "Linear"]
     assert output_layer(dropped) == "6" and dropped[2].p == 0.25
-    with pytest.raises(ValueError, match=r"q_network: expected at least two positive integer sizes"):
+    with pytest.raises(ValueError, match=r"q_network: sizes must hold at least an input and an output size"):
         q_network((3,))
-    with pytest.raises(ValueError, match=r"q_network: expected a dropout probability in \[0, 1\)"):
+    with pytest.raises(ValueError, match=r"q_network: dropout must be in \[0, 1\), got 1.0"):
         q_network((1, 4, 3), dropout=1.0)
 
 
@@ -61,9 +61,9 @@ def test_stochasticity_rates_give_the_documented_batch_sizes():
     assert [stochasticity_batch_size(rate, 1000) for rate in (0, 0.25, 0.5, 0.75, 1)] == [1000, 750, 500,
                                                                                          250, 1]
     assert [stochasticity_batch_size(rate, 10) for rate in (0.1, 0.25, 0.75, 0.95)] == [9, 8, 3, 1]
-    with pytest.raises(ValueError, match=r"stochasticity_batch_size: expected a rate in \[0, 1\], got 1.5"):
+    with pytest.raises(ValueError, match=r"stochasticity_batch_size: rate must be in \[0, 1\], got 1.5"):
         stochasticity_batch_size(1.5, 10)
-    with pytest.raises(ValueError, match=r"expected an integer n_samples >= 1, got 0"):
+    with pytest.raises(ValueError, match=r"stochasticity_batch_size: n_samples must be an integer >= 1, got 0"):
         stochasticity_batch_size(0.5, 0)
 
 
@@ -200,11 +200,10 @@ def test_fitted_q_iteration_agrees_with_value_iteration():
 
 def test_fitted_q_iteration_checks_its_arguments():
     transitions = sample_transitions(make_market("sine"), 20, seed=0)
-    with pytest.raises(ValueError, match=r"fitted_q_iteration: expected a discount gamma in \[0, 1\), "
-                                         r"got 1.0"):
+    with pytest.raises(ValueError, match=r"fitted_q_iteration: gamma must be in \[0, 1\), got 1.0"):
         fitted_q_iteration(transitions, 1.0, 10)
-    with pytest.raises(ValueError, match=r"fitted_q_iteration: expected an integer target_every >= 1, got 0"):
+    with pytest.raises(ValueError, match=r"fitted_q_iteration: target_every must be an integer >= 1, got 0"):
         fitted_q_iteration(transitions, 0.5, 10, target_every=0)
-    with pytest.raises(ValueError, match=r"fitted_q_iteration: expected batch_size None or in 1..20, got 21"):
+    with pytest.raises(ValueError, match=r"fitted_q_iteration: batch_size must be an integer in \[1, 20\], got 21"):
         fitted_q_iteration(transitions, 0.5, 10, batch_size=21)
 

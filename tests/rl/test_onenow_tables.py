@@ -75,7 +75,7 @@ def test_q_learning_solver_builds_tables_too():
      r"MarketTable: expected float64 values of shape \(N, 4\), got float32"),
     (lambda: onenow.merge_tables([]), r"merge_tables: expected at least one MarketTable"),
     (lambda: onenow.solve_market(None, None, 0.5, solver="magic"),
-     r"solve_market: expected solver in .*'magic'"),
+     r"solve_market: solver must be one of 'value_iteration', 'q_learning', got 'magic'"),
 ])
 def test_bad_tables_raise(call, message):
     with pytest.raises(ValueError, match=message):

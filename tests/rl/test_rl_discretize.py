@@ -48,9 +48,9 @@ def test_discretizer_for_env_matches_env_observations():
 
 
 @pytest.mark.parametrize("make, message", [
-    (lambda: PriceGrid(1.0, 1.0, 3), r"PriceGrid: expected finite low < high"),
-    (lambda: PriceGrid(0.0, 1.0, 0), r"PriceGrid: expected an integer n_bins >= 1, got 0"),
-    (lambda: Discretizer(PriceGrid(0, 1, 2), capacity=0), r"Discretizer: expected capacity .* got 0"),
+    (lambda: PriceGrid(1.0, 1.0, 3), r"PriceGrid: high must be > 1.0, got 1.0"),
+    (lambda: PriceGrid(0.0, 1.0, 0), r"PriceGrid: n_bins must be an integer >= 1, got 0"),
+    (lambda: Discretizer(PriceGrid(0, 1, 2), capacity=0), r"Discretizer: capacity must be an integer >= 1, got 0"),
     (lambda: Discretizer(PriceGrid(0, 1, 2))(np.zeros(2)),
      r"Discretizer: expected observations .*\(\.\.\., 1\)"),
     (lambda: Discretizer(PriceGrid(0, 1, 2), capacity=1)([0.5, 2.0]),

@@ -124,11 +124,12 @@ def test_inventory_reset_position_option():
 
 
 @pytest.mark.parametrize("make, message", [
-    (lambda: NormalPrices(sd=-1.0), r"NormalPrices.*sd > 0.*-1"),
-    (lambda: SinePrices(period=0), r"SinePrices.*period >= 1.*0"),
-    (lambda: SinePrices(noise_sd=-0.1), r"SinePrices.*noise_sd >= 0.*-0.1"),
-    (lambda: InventoryMarketEnv(NormalPrices(), capacity=0), r"InventoryMarketEnv.*capacity >= 1.*0"),
-    (lambda: MarketEnv(NormalPrices(), episode_length=0), r"MarketEnv.*episode_length >= 1.*0"),
+    (lambda: NormalPrices(sd=-1.0), r"NormalPrices: sd must be > 0, got -1"),
+    (lambda: SinePrices(period=0), r"SinePrices: period must be an integer >= 1, got 0"),
+    (lambda: SinePrices(noise_sd=-0.1), r"SinePrices: noise_sd must be >= 0, got -0.1"),
+    (lambda: InventoryMarketEnv(NormalPrices(), capacity=0),
+     r"InventoryMarketEnv: capacity must be an integer >= 1, got 0"),
+    (lambda: MarketEnv(NormalPrices(), episode_length=0), r"MarketEnv: episode_length must be an integer >= 1, got 0"),
     (lambda: MarketEnv("normal"), r"MarketEnv.*price process.*'normal'"),
     (lambda: make_market("lunar"), r"make_market.*'lunar'"),
 ])

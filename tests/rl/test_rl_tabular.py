@@ -117,9 +117,9 @@ def test_q_learning_is_reproducible_from_its_seed():
 
 @pytest.mark.parametrize("call, message", [
     (lambda mdp, env, d: value_iteration(mdp, 1.0),
-     r"value_iteration: expected a discount gamma in \[0, 1\), got 1.0"),
-    (lambda mdp, env, d: q_learning(env, d, 1, 0.5, alpha=0.0), r"q_learning: expected 0 < alpha <= 1"),
-    (lambda mdp, env, d: q_learning(env, d, 1, 0.5, epsilon=2.0), r"q_learning: expected epsilon.*2.0"),
+     r"value_iteration: gamma must be in \[0, 1\), got 1.0"),
+    (lambda mdp, env, d: q_learning(env, d, 1, 0.5, alpha=0.0), r"q_learning: alpha must be in \(0, 1\], got 0.0"),
+    (lambda mdp, env, d: q_learning(env, d, 1, 0.5, epsilon=2.0), r"q_learning: epsilon must be in \[0, 1\], got 2.0"),
 ])
 def test_bad_solver_arguments_raise(call, message):
     env, discretizer, mdp = _market("normal", 4)
