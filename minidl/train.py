@@ -6,6 +6,7 @@ Data arrives as host (NumPy) arrays or backend arrays; each minibatch is moved t
 import math
 import time
 
+import numpy
 from tqdm import tqdm
 
 from data_tools.batches import batches
