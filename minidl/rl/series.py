@@ -21,9 +21,11 @@ trailing reference m_t, the mean of the W prices before t (known at time t), and
 the z-score z_t = (p_t - m_t) / s_t with s_t the standard deviation of those W prices. With
 ``reference="constant"`` m is the fit period's mean and the agent observes (p_t - m) / S.
 
-Reward, in units of S, the fit period's standard deviation of p_t - m_t:
+Reward, with the price's deviation from its reference d_t = p_t / m_t - 1 under the trailing reference
+(relative, so that a series whose level rises 6x keeps one scale) and d_t = p_t - m under the constant
+one (the paper's), in units of S, the fit period's standard deviation of d_t:
 
-    accumulate -(p_t - m_t) / S - cost,   distribute (p_t - m_t) / S - cost,   hold -hold_penalty
+    accumulate -d_t / S - cost,   distribute d_t / S - cost,   hold -hold_penalty
 
 The defaults cost 0.5 and hold_penalty 0.05 are the paper's 1 and 0.1 in units of its price standard
 deviation 2, so on the paper's normal market this reward is the paper's divided by 2. Under the
@@ -210,8 +212,7 @@ class MarketSignals:
 
     Attributes:
         observations: (T,) float64 z_t (NaN before ``first``).
-        gains: (T,) float64 (p_t - m_t) / S, the reward of distribute before its cost (NaN before
-            ``first``).
+        gains: (T,) float64 d_t / S, the reward of distribute before its cost (NaN before ``first``).
         first: the first tick with a reference price (W for the trailing reference, 0 for the constant).
         reference: "trailing" or "constant"; window: W (None for the constant reference).
         scale: S; mean: the fit period's mean price (the paper's m).
@@ -229,8 +230,8 @@ def market_signals(prices, fit_stop, reference="trailing", window=20):
     """The observations and reward gains of ``prices`` (T,), learned from ``prices[:fit_stop]`` only.
 
     ``reference="trailing"``: m_t is the mean and s_t the standard deviation of p_{t-W}..p_{t-1}; the
-    observation is (p_t - m_t) / s_t (0 when s_t = 0) and S the standard deviation of p_t - m_t over
-    the fit period's ticks t >= W. ``reference="constant"``: m and S are the mean and standard
+    observation is (p_t - m_t) / s_t (0 when s_t = 0), the gain d_t / S with d_t = p_t / m_t - 1 and S
+    the standard deviation of d_t over the fit period's ticks t >= W. ``reference="constant"``: m and S are the mean and standard
     deviation of the fit period's prices, the observation (p_t - m) / S. Values at tick t depend on
     p_0..p_t and the fit period alone, so a later period cannot change an earlier one.
 
@@ -253,12 +254,13 @@ def market_signals(prices, fit_stop, reference="trailing", window=20):
         raise ValueError(f"{where}: the fit period must hold at least window + {MIN_PERIOD} = "
                          f"{window + MIN_PERIOD} prices, got {fit_stop}")
     past = np.lib.stride_tricks.sliding_window_view(prices, window)[:-1]    # row t - W: p_{t-W}..p_{t-1}
-    deviations = np.full(prices.size, np.nan)
-    deviations[window:] = prices[window:] - past.mean(axis=1)
+    reference_prices = past.mean(axis=1)
     spread = past.std(axis=1)
     observations = np.full(prices.size, np.nan)
-    observations[window:] = np.divide(deviations[window:], spread, out=np.zeros_like(spread),
+    observations[window:] = np.divide(prices[window:] - reference_prices, spread, out=np.zeros_like(spread),
                                       where=spread > 0.0)
+    deviations = np.full(prices.size, np.nan)
+    deviations[window:] = prices[window:] / reference_prices - 1.0
     scale = float(deviations[window:fit_stop].std())
     if scale == 0.0:
         raise ValueError(f"{where}: the fit period's prices must deviate from their trailing mean, "
