@@ -24,6 +24,7 @@ randomness on this one path, not how it would fare on other paths.
 """
 import json
 import math
+from dataclasses import dataclass
 
 import numpy as np
 from scipy import stats
@@ -129,10 +130,66 @@ def _evaluate(env, signals, periods, policies, seed):
     return rows
 
 
+@dataclass
+class Learned:
+    """What :func:`learn` learned on the training part of a series.
+
+    Attributes: signals (MarketSignals of the chosen window), discretizer, q (S, 3) Q-table of the fit
+    period, fits ({stochasticity rate: QRegression}), network (the QNetwork of the first rate), choices
+    ([(validation return per step, window)] per candidate), chosen (index into choices), env (the
+    SeriesMarketEnv of the fit period).
+    """
+    signals: object
+    discretizer: Discretizer
+    q: np.ndarray
+    fits: dict
+    network: object
+    choices: list
+    chosen: int
+    env: SeriesMarketEnv
+
+
+def learn(config, prices, periods, seed):
+    """Everything learned from ``prices`` (T,) for one seed, from the fit and validation periods only.
+
+    For every candidate window (``config["windows"]``; the constant reference has one candidate) a
+    Q-table is learned by Q-learning on the fit period and its greedy policy scored on the validation
+    period; the best window is kept (ties to the first), and its Q-table regressed by a network at
+    every rate of ``config["stochasticity_rates"]`` with the validation period as the held-out set.
+    Returns a :class:`Learned`.
+    """
+    q_seed, net_seed = (int(s) for s in np.random.default_rng(seed).integers(2**31, size=2))
+    windows = config["windows"] if config["reference"] == "trailing" else [None]
+    candidates = []
+    for window in windows:
+        signals = market_signals(prices, periods.fit.stop, config["reference"], window)
+        env, discretizer, q = _learn_q(config, signals, periods, q_seed)
+        ticks = _ticks(periods.validation, signals.first)
+        table_actions = greedy(q)[discretizer(signals.observations[ticks.start:ticks.stop, None])]
+        score, _ = _score(env.rewards[ticks.start:ticks.stop], table_actions)
+        candidates.append((score, window, signals, env, discretizer, q))
+    chosen = max(range(len(candidates)), key=lambda i: candidates[i][0])      # ties to the first
+    _, _, signals, env, discretizer, q = candidates[chosen]
+
+    def data(period):
+        ticks = _ticks(period, signals.first)
+        x = signals.observations[ticks.start:ticks.stop, None]
+        return x, q[discretizer(x)]
+
+    fits = {rate: regress_q(*data(periods.fit), *data(periods.validation), hidden=(config["hidden"],),
+                            stochasticity=rate, lr=config["lr"], momentum=config["momentum"],
+                            epochs=config["epochs"], seed=net_seed)
+            for rate in config["stochasticity_rates"]}
+    return Learned(signals=signals, discretizer=discretizer, q=q, fits=fits,
+                   network=fits[config["stochasticity_rates"][0]].network,
+                   choices=[(score, window) for score, window, *_ in candidates], chosen=chosen, env=env)
+
+
 def trial(config, seed):
     """One seed's whole pipeline on the series ``config["prices"]``: JSON-able records.
 
-    ``config`` holds the keys of SETTINGS. Returns a dict of lists of rows:
+    ``config`` holds the keys of SETTINGS. :func:`learn` learns on the training part, then every
+    policy plays every period. Returns a dict of lists of rows:
         periods: per period (fit, validation, test) its :func:`period_statistics`, the lag-1
             autocorrelation of the chosen observation and the hindsight bound per step the paper's
             constant m would give;
@@ -148,32 +205,11 @@ def trial(config, seed):
     seed = checks.integer(seed, "seed", "real_prices.trial", low=0)
     series = PriceSeries.load(config["prices"])
     periods = series.split(config["test_fraction"], config["gap"], config["validation_fraction"])
-    q_seed, net_seed, random_seed = (int(s) for s in np.random.default_rng(seed).integers(2**31, size=3))
-    windows = config["windows"] if config["reference"] == "trailing" else [None]
-
-    candidates = []
-    for window in windows:
-        signals = market_signals(series.prices, periods.fit.stop, config["reference"], window or 2)
-        env, discretizer, q = _learn_q(config, signals, periods, q_seed)
-        ticks = _ticks(periods.validation, signals.first)
-        table_actions = greedy(q)[discretizer(signals.observations[ticks.start:ticks.stop, None])]
-        score, _ = _score(env.rewards[ticks.start:ticks.stop], table_actions)
-        candidates.append((score, window, signals, env, discretizer, q))
-    best = max(range(len(candidates)), key=lambda i: candidates[i][0])      # ties to the first
-    _, window, signals, env, discretizer, q = candidates[best]
-
-    def data(period):
-        ticks = _ticks(period, signals.first)
-        x = signals.observations[ticks.start:ticks.stop, None]
-        return x, q[discretizer(x)]
-
-    fits = {rate: regress_q(*data(periods.fit), *data(periods.validation), hidden=(config["hidden"],),
-                            stochasticity=rate, lr=config["lr"], momentum=config["momentum"],
-                            epochs=config["epochs"], seed=net_seed)
-            for rate in config["stochasticity_rates"]}
-    network = fits[config["stochasticity_rates"][0]].network
-    policies = {"q_learning": lambda x: greedy(q)[discretizer(x[:, None])],
-                "network": lambda x: np.argmax(network.predict(x[:, None]), axis=1)}
+    learned = learn(config, series.prices, periods, seed)
+    signals, fits = learned.signals, learned.fits
+    policies = {"q_learning": lambda x: greedy(learned.q)[learned.discretizer(x[:, None])],
+                "network": lambda x: np.argmax(learned.network.predict(x[:, None]), axis=1)}
+    random_seed = int(np.random.default_rng([seed, 1]).integers(2**31))
 
     epochs = [{"seed": seed, "stochasticity": rate, "batch_size": result.batch_size, "epoch": record["epoch"],
                "sigma_max": record["sigma_max"], "sigma_min": record["sigma_min"],
@@ -195,10 +231,11 @@ def trial(config, seed):
         period_rows.append(row)
     return {
         "periods": period_rows,
-        "choices": [{"seed": seed, "window": w, "validation_return_per_step": score, "chosen": i == best}
-                    for i, (score, w, *_) in enumerate(candidates)],
+        "choices": [{"seed": seed, "window": window, "validation_return_per_step": score,
+                     "chosen": i == learned.chosen} for i, (score, window) in enumerate(learned.choices)],
         "epochs": epochs,
-        "evaluation": [dict(row, seed=seed) for row in _evaluate(env, signals, periods, policies, random_seed)],
+        "evaluation": [dict(row, seed=seed)
+                       for row in _evaluate(learned.env, signals, periods, policies, random_seed)],
     }
 
 
