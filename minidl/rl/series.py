@@ -66,11 +66,11 @@ class PriceSeries:
         if prices.ndim != 1:
             raise ValueError(f"PriceSeries: prices must be 1-D, got shape {prices.shape}")
         if prices.size < MIN_ROWS:
-            raise ValueError(f"PriceSeries: {name} must have at least {MIN_ROWS} prices, got {prices.size}")
+            raise ValueError(f"PriceSeries: {name!r} must have at least {MIN_ROWS} prices, got {prices.size}")
         bad = np.flatnonzero(~(np.isfinite(prices) & (prices > 0.0)))
         if bad.size:
-            raise ValueError(f"PriceSeries: {name} prices must be finite and > 0, got {prices[bad[0]]!r} "
-                             f"at position {bad[0]} ({bad.size} such)")
+            raise ValueError(f"PriceSeries: the prices of {name!r} must be finite and > 0, got "
+                             f"{float(prices[bad[0]])!r} at position {bad[0]} ({bad.size} such)")
         if times is not None and len(times) != prices.size:
             raise ValueError(f"PriceSeries: times must have one label per price ({prices.size}), "
                              f"got {len(times)}")
