@@ -35,6 +35,7 @@ exact MDP exists and there is no tabular optimum, only the hindsight bound.
 """
 import csv
 import importlib.resources
+import operator
 import os
 from dataclasses import dataclass
 
@@ -337,11 +338,14 @@ class SeriesMarketEnv(gymnasium.Env):
         """Act at tick t: (observation of t + 1, reward, terminated, truncated, info["tick"])."""
         if self._t is None or self._t >= self._stop:
             raise ValueError("SeriesMarketEnv.step: expected a running episode; call reset() first")
-        if isinstance(action, (bool, np.bool_)) or not isinstance(action, (int, np.integer)) \
-                or not 0 <= action < len(Action):
+        try:
+            index = operator.index(action)
+        except TypeError:
+            index = None
+        if index is None or isinstance(action, (bool, np.bool_)) or not 0 <= index < len(Action):
             raise ValueError(f"SeriesMarketEnv.step: action must be in 0..{len(Action) - 1} "
                              f"({', '.join(a.name for a in Action)}), got {action!r}")
-        reward = float(self.rewards[self._t, int(action)])
+        reward = float(self.rewards[self._t, index])
         self._t += 1
         return self._observation(), reward, False, self._t == self._stop, {"tick": self._t}
 
