@@ -87,6 +87,11 @@ def _ticks(period, first):
     return range(max(period.start, first), period.stop - 1)
 
 
+def _observed(signals, ticks):
+    """(n, 1) float32 observations at ``ticks``, exactly as the environment shows them."""
+    return signals.observations[ticks.start:ticks.stop, None].astype(np.float32)
+
+
 def _discretizer(observations, n_bins):
     """Equal-width bins between the 1st and 99th percentiles of the fit period's observations."""
     low, high = np.percentile(observations, [1.0, 99.0])
@@ -97,7 +102,7 @@ def _learn_q(config, signals, periods, seed):
     env = SeriesMarketEnv(signals, range(max(periods.fit.start, signals.first), periods.fit.stop),
                           config["episode_length"], config["cost"], config["hold_penalty"])
     fit_ticks = _ticks(periods.fit, signals.first)
-    discretizer = _discretizer(signals.observations[fit_ticks.start:fit_ticks.stop], config["bins"])
+    discretizer = _discretizer(_observed(signals, fit_ticks), config["bins"])
     result = q_learning(env, discretizer, config["episodes"], config["gamma"], alpha=config["alpha"],
                         alpha_decay=config["alpha_decay"], epsilon_decay=config["epsilon_decay"], seed=seed)
     return env, discretizer, result.q
@@ -115,7 +120,7 @@ def _evaluate(env, signals, periods, policies, seed):
     random_actions = np.random.default_rng(seed)
     for name, period in periods.named().items():
         ticks = _ticks(period, signals.first)
-        observations = signals.observations[ticks.start:ticks.stop]
+        observations = _observed(signals, ticks)
         rewards = env.rewards[ticks.start:ticks.stop]
         actions = {"hold": np.full(len(ticks), int(Action.HOLD)),
                    "random": random_actions.integers(len(Action), size=len(ticks)),
@@ -165,7 +170,7 @@ def learn(config, prices, periods, seed):
         signals = market_signals(prices, periods.fit.stop, config["reference"], window)
         env, discretizer, q = _learn_q(config, signals, periods, q_seed)
         ticks = _ticks(periods.validation, signals.first)
-        table_actions = greedy(q)[discretizer(signals.observations[ticks.start:ticks.stop, None])]
+        table_actions = greedy(q)[discretizer(_observed(signals, ticks))]
         score, _ = _score(env.rewards[ticks.start:ticks.stop], table_actions)
         candidates.append((score, window, signals, env, discretizer, q))
     chosen = max(range(len(candidates)), key=lambda i: candidates[i][0])      # ties to the first
@@ -173,7 +178,7 @@ def learn(config, prices, periods, seed):
 
     def data(period):
         ticks = _ticks(period, signals.first)
-        x = signals.observations[ticks.start:ticks.stop, None]
+        x = _observed(signals, ticks)
         return x, q[discretizer(x)]
 
     fits = {rate: regress_q(*data(periods.fit), *data(periods.validation), hidden=(config["hidden"],),
@@ -207,8 +212,8 @@ def trial(config, seed):
     periods = series.split(config["test_fraction"], config["gap"], config["validation_fraction"])
     learned = learn(config, series.prices, periods, seed)
     signals, fits = learned.signals, learned.fits
-    policies = {"q_learning": lambda x: greedy(learned.q)[learned.discretizer(x[:, None])],
-                "network": lambda x: np.argmax(learned.network.predict(x[:, None]), axis=1)}
+    policies = {"q_learning": lambda x: greedy(learned.q)[learned.discretizer(x)],
+                "network": lambda x: np.argmax(learned.network.predict(x), axis=1)}
     random_seed = int(np.random.default_rng([seed, 1]).integers(2**31))
 
     epochs = [{"seed": seed, "stochasticity": rate, "batch_size": result.batch_size, "epoch": record["epoch"],
