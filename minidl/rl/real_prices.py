@@ -27,13 +27,15 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+from matplotlib.figure import Figure
 from scipy import stats
 
 from minidl import checks, files
-from minidl.rl.deep_q import regress_q
+from minidl.analysis import plots
+from minidl.rl.deep_q import QNetwork, regress_q
 from minidl.rl.discretize import Discretizer, PriceGrid
 from minidl.rl.markets import Action
-from minidl.rl.series import PriceSeries, SeriesMarketEnv, market_signals, reward_table
+from minidl.rl.series import MarketSignals, PriceSeries, SeriesMarketEnv, market_signals, reward_table
 from minidl.rl.tabular import greedy, q_learning
 
 SETTINGS = {
@@ -144,11 +146,11 @@ class Learned:
     ([(validation return per step, window)] per candidate), chosen (index into choices), env (the
     SeriesMarketEnv of the fit period).
     """
-    signals: object
+    signals: MarketSignals
     discretizer: Discretizer
     q: np.ndarray
     fits: dict
-    network: object
+    network: QNetwork
     choices: list
     chosen: int
     env: SeriesMarketEnv
@@ -200,7 +202,7 @@ def trial(config, seed):
             constant m would give;
         choices: per candidate window, the validation return per step of the Q-learning policy, and
             whether it was chosen;
-        epochs: per stochasticity rate and epoch, the output layer's sigma_max, sigma_min and
+        epochs: per stochasticity rate and epoch, the output layer's (layer "output") sigma_max, sigma_min and
             condition number, train_mse and validation_mse of the network regressing the Q-table;
         evaluation: per policy and period, return per step, fraction of the bound, share of trades.
     Every row carries the seed. Nothing from the test period reaches training: the reward scale, the
@@ -216,7 +218,8 @@ def trial(config, seed):
                 "network": lambda x: np.argmax(learned.network.predict(x), axis=1)}
     random_seed = int(np.random.default_rng([seed, 1]).integers(2**31))
 
-    epochs = [{"seed": seed, "stochasticity": rate, "batch_size": result.batch_size, "epoch": record["epoch"],
+    epochs = [{"seed": seed, "stochasticity": rate, "batch_size": result.batch_size, "layer": "output",
+               "epoch": record["epoch"],
                "sigma_max": record["sigma_max"], "sigma_min": record["sigma_min"],
                "condition_number": record["condition_number"], "train_mse": record.get("train_mse"),
                "validation_mse": record["test_mse"]}
@@ -375,9 +378,40 @@ def report(config, records):
     return "\n".join(lines)
 
 
+def figures(config, records):
+    """{file name: matplotlib Figure} of the trials ``records`` (a list of :func:`trial` results).
+
+    - conditioning.png: sigma_max, sigma_min and the condition number of the output layer per epoch,
+      one line per stochasticity rate, for the first seed [Dworakowski 2019, figures 14-15];
+    - test_period.png: return per step of every policy on every period, mean over the seeds with its
+      Student-t 95 % interval.
+    """
+    first = records[0]["epochs"][0]["seed"]
+    runs = {f"s = {rate:g}": [row for row in records[0]["epochs"] if row["stochasticity"] == rate]
+            for rate in config["stochasticity_rates"]}
+    conditioning = plots.singular_values_vs_epochs(
+        runs, title=f"{config['prices']}: output layer of the Q network, seed {first}")
+    scores = Figure(figsize=(8, 4.2), layout="constrained")
+    ax = scores.subplots()
+    rows = [row for record in records for row in record["evaluation"]]
+    width = 0.8 / len(PERIODS)
+    for k, period in enumerate(PERIODS):
+        bars = [interval([row["return_per_step"] for row in rows
+                          if row["policy"] == policy and row["period"] == period]) for policy in POLICIES]
+        ax.bar(np.arange(len(POLICIES)) + (k - 1) * width, [mean for mean, _ in bars], width,
+               yerr=[0.0 if math.isnan(half) else half for _, half in bars], capsize=3, label=period)
+    ax.axhline(0.0, color="0.5", linewidth=0.8)
+    ax.set_xticks(np.arange(len(POLICIES)), POLICIES)
+    ax.set(ylabel="return per step (units of S)", title=f"{config['prices']}, {config['reference']} reference: "
+                                                        f"mean over {len(records)} seeds, 95 % t interval")
+    ax.legend(fontsize="small")
+    return {"conditioning.png": conditioning, "test_period.png": scores}
+
+
 def run(prices, out, seeds=None, quick=False, **overrides):
     """Run :func:`trial` for seeds 0..n-1 (n = ``seeds`` or the settings' count) on ``prices`` and write
-    ``out``/records.json (settings and every trial's records) and ``out``/report.md, atomically.
+    ``out``/records.json (settings and every trial's records), ``out``/report.md and the
+    :func:`figures`, atomically.
 
     Returns the report (str).
     """
@@ -388,4 +422,7 @@ def run(prices, out, seeds=None, quick=False, **overrides):
     text = report(config, records)
     files.write_atomically(f"{out}/records.json", json.dumps({"settings": config, "trials": records}, indent=1))
     files.write_atomically(f"{out}/report.md", text)
+    for name, figure in figures(config, records).items():
+        files.write_atomically(f"{out}/{name}",
+                               lambda stream, figure=figure: figure.savefig(stream, format="png", dpi=100))
     return text

@@ -353,8 +353,9 @@ class SeriesMarketEnv(gymnasium.Env):
         return np.array([self.signals.observations[self._t]], dtype=np.float32)
 
 
-def make_series_market(series, period="fit", reference="trailing", window=20, episode_length=DEFAULT_EPISODE_LENGTH,
-                       test_fraction=0.25, gap=0, validation_fraction=0.2, cost=0.5, hold_penalty=0.05):
+def make_series_market(series, period="fit", reference="trailing", window=20,
+                       episode_length=DEFAULT_EPISODE_LENGTH, test_fraction=0.25, gap=0, validation_fraction=0.2,
+                       cost=0.5, hold_penalty=0.05):
     """A :class:`SeriesMarketEnv` on one period of ``series`` (a PriceSeries or a source for
     :meth:`PriceSeries.load`), its signals learned on the fit period of
     ``series.split(test_fraction, gap, validation_fraction)``. The entry point of

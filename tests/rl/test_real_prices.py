@@ -159,4 +159,6 @@ def test_run_on_a_bundled_series_writes_records_and_report(tmp_path):
     saved = json.loads((tmp_path / "run" / "records.json").read_text())
     assert saved["settings"]["prices"] == "googl" and len(saved["trials"]) == 2
     assert (tmp_path / "run" / "report.md").read_text() == text
+    for figure in ("conditioning.png", "test_period.png"):
+        assert (tmp_path / "run" / figure).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "| test | 2016-05-06 | 2018-08-29 | 584 |" in text
