@@ -343,7 +343,7 @@ def report(config, records):
                        else f"beats {baseline}" if mean - half > 0 else f"loses to {baseline}"
                        if mean + half < 0 else "inconclusive")
             lines.append(f"| {learned} - {baseline} | {_format(mean, half)} | {verdict} |")
-    lines += ["", "The same policies on the fit period, for comparison (mean over seeds):", "",
+    lines += ["", "The same policies on every period (mean over seeds):", "",
               "| policy | fit | validation | test |", "|---|---|---|---|"]
     for policy in POLICIES:
         means = [np.mean([r["return_per_step"] for r in _by_seed(rows["evaluation"], policy=policy,
