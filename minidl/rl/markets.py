@@ -28,13 +28,8 @@ from enum import IntEnum
 
 import numpy as np
 
-try:
-    import gymnasium
-    from gymnasium import spaces
-except ImportError as error:
-    raise ImportError(
-        "minidl.rl needs gymnasium for its market environments; install the rl extra: "
-        "pip install 'minidl[rl]'") from error
+import gymnasium
+from gymnasium import spaces
 
 DEFAULT_EPISODE_LENGTH = 100
 
@@ -92,6 +87,10 @@ class NormalPrices:
     def typical_range(self, n_sd=3.0):
         """(low, high) holding all but a tail of the prices: mean +- n_sd sd."""
         return self.mean - n_sd * self.sd, self.mean + n_sd * self.sd
+
+    def support(self):
+        """(low, high) bounding every price a path can hold: (-inf, inf) for Gaussian prices."""
+        return -np.inf, np.inf
 
 
 class SinePrices:
@@ -151,6 +150,13 @@ class SinePrices:
         spread = self.amplitude + n_sd * self.noise_sd
         return self.level - spread, self.level + spread
 
+    def support(self):
+        """(low, high) bounding every price a path can hold: the wave's range without noise, else
+        (-inf, inf)."""
+        if self.noise_sd > 0.0:
+            return -np.inf, np.inf
+        return self.level - self.amplitude, self.level + self.amplitude
+
 
 class _MarketEpisodes(gymnasium.Env):
     """What both markets share: parameters, the episode's price path, action checks."""
@@ -159,7 +165,7 @@ class _MarketEpisodes(gymnasium.Env):
 
     def __init__(self, prices, episode_length, cost, hold_penalty):
         name = type(self).__name__
-        if not hasattr(prices, "path") or not hasattr(prices, "mixture"):
+        if not all(hasattr(prices, method) for method in ("path", "mixture", "support")):
             raise ValueError(f"{name}: expected a price process such as NormalPrices or SinePrices, "
                              f"got {prices!r}")
         self.prices = prices
@@ -217,7 +223,8 @@ class _MarketEpisodes(gymnasium.Env):
 class MarketEnv(_MarketEpisodes):
     """The paper's market (papers/000 section 3.2): observe the price, accumulate, distribute or hold.
 
-    Observation: float32 array (1,) holding the price p. Actions: :class:`Action`. Reward at price p:
+    Observation: float32 array (1,) holding the price p, bounded by ``prices.support()`` (finite for
+    the sine without noise). Actions: :class:`Action`. Reward at price p:
     accumulate (m - p) - cost, distribute (p - m) - cost, hold -hold_penalty, with m =
     ``reference_price`` (hidden from the agent; by default the stationary mean of ``prices``, which the
     mean of the paper's training prices estimates). The reward is computed from the float32 price the
@@ -229,7 +236,8 @@ class MarketEnv(_MarketEpisodes):
         super().__init__(prices, episode_length, cost, hold_penalty)
         self.reference_price = (prices.mean if reference_price is None
                                 else _check_real("MarketEnv", "reference_price", reference_price))
-        self.observation_space = spaces.Box(-np.inf, np.inf, shape=(1,), dtype=np.float32)
+        low, high = prices.support()
+        self.observation_space = spaces.Box(low, high, shape=(1,), dtype=np.float32)
 
     def reward(self, price, action):
         """Reward of ``action`` at ``price``: scalars, or NumPy arrays of one shape (float64 result).
@@ -274,8 +282,9 @@ class InventoryMarketEnv(_MarketEpisodes):
         super().__init__(prices, episode_length, cost, hold_penalty)
         self.capacity = _check_count("InventoryMarketEnv", "capacity", capacity, low=1)
         self.invalid_penalty = _check_real("InventoryMarketEnv", "invalid_penalty", invalid_penalty, low=0.0)
-        self.observation_space = spaces.Box(np.array([-np.inf, 0.0], dtype=np.float32),
-                                            np.array([np.inf, self.capacity], dtype=np.float32),
+        low, high = prices.support()
+        self.observation_space = spaces.Box(np.array([low, 0.0], dtype=np.float32),
+                                            np.array([high, self.capacity], dtype=np.float32),
                                             dtype=np.float32)
         self._position = 0
 
