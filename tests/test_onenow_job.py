@@ -93,7 +93,7 @@ def test_summary_numbers_are_finite_and_in_range(job):
     summary = json.loads((job / "summary.json").read_text())
     assert summary["settings"]["quick"] and summary["trial_seconds"] > 0
     claims = summary["claims"]
-    assert len(claims) == len(onenow.ENVIRONMENTS) * (2 + 2 * (len(onenow.RATES) - 1))
+    assert len(claims) == len(onenow.ENVIRONMENTS) * (3 + 2 * (len(onenow.RATES) - 1))
     assert {claim["verdict"] for claim in claims} == {stats.NOT_JUDGED}             # a smoke run
     for name in onenow.ENVIRONMENTS:
         env = summary["summary"]["environments"][name]
@@ -135,7 +135,7 @@ def test_three_outputs_on_one_market_without_dropout(tmp_path, capsys):
     report = (tmp_path / "report.md").read_text()
     assert "Smoke run" in report and "| sine | 0.75 | 50 | 10 | 40 | 2 |" in report
     assert "The swept network is 1-25-3, not the paper's 1-25-2" in report
-    assert capsys.readouterr().out.startswith("onenow: 8 claim(s), not judged (smoke run).")
+    assert capsys.readouterr().out.startswith("onenow: 9 claim(s), not judged (smoke run).")
 
 
 @pytest.mark.parametrize("shift, spread, verdict", [
@@ -165,7 +165,7 @@ def test_claims_are_judged_outside_smoke_runs(tmp_path):
                                   target_every=5)
     summary = engine.run(onenow.EXPERIMENT, settings, tmp_path, progress=False)
     verdicts = [claim.verdict for claim in summary["claims"]]
-    assert len(verdicts) == 8 and stats.NOT_JUDGED not in verdicts
+    assert len(verdicts) == 9 and stats.NOT_JUDGED not in verdicts
     assert "Smoke run" not in (tmp_path / "report.md").read_text()
-    kappa_claims = summary["claims"][:2]
+    kappa_claims = summary["claims"][:3]
     assert all(claim.control is not None and claim.control.n == 3 for claim in kappa_claims)
