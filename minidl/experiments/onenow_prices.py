@@ -144,6 +144,10 @@ def finish(settings, trials):
                          "validation_mse": "mse on the validation period after the epoch"}),
     ]
     figures = real_prices.figures(cfg, records)
+    figures["conditioning.png"].suptitle(f"{settings['prices']}: output layer of the Q network per epoch, "
+                                         "every rate the same epochs")
+    figures["test_period.png"].suptitle(f"{settings['prices']}, {settings['reference']} reference: return per "
+                                        "step of every policy on every period")
     shows = {"conditioning.png": engine.one_seed(settings["seed"]),
              "test_period.png": engine.over_seeds(len(records))}
     captions = {"conditioning.png": "The output layer of the Q network per epoch, one line per stochasticity rate",
