@@ -16,6 +16,10 @@ SHARED = ["q_curves.png", "markets.png", "evaluation.png", "epochs.csv", "fitted
           "report.md", "README.md", "trials"]
 
 
+TINY = ["--updates", "8", "--train-size", "40", "--test-size", "100", "--paths", "2", "--transitions", "200",
+        "--fqi-iterations", "20", "--target-every", "5"]
+
+
 def _rows(path):
     with open(path, newline="") as stream:
         return list(csv.DictReader(stream))
@@ -125,7 +129,7 @@ def test_summary_numbers_are_finite_and_in_range(job):
 
 
 def test_three_outputs_on_one_market_without_dropout(tmp_path, capsys):
-    cli.main(["onenow", "--quick", "--no-progress", "--env", "sine", "--outputs", "3", "--dropout",
+    cli.main(["onenow", "--quick", "--no-progress", "--env", "sine", "--outputs", "3", "--dropout", *TINY,
               "--out", str(tmp_path)])
     assert not (tmp_path / "dropout_sine.png").exists() and (tmp_path / "spectrum_sine.png").exists()
     summary = json.loads((tmp_path / "summary.json").read_text())
@@ -133,7 +137,7 @@ def test_three_outputs_on_one_market_without_dropout(tmp_path, capsys):
     kappa = summary["summary"]["environments"]["sine"]["stochasticity"]["0"]["condition_number"]
     assert 1 <= kappa["min"] <= kappa["max"] < 1e3
     report = (tmp_path / "report.md").read_text()
-    assert "Smoke run" in report and "| sine | 0.75 | 50 | 10 | 40 | 2 |" in report
+    assert "Smoke run" in report and "| sine | 0.75 | 10 | 2 | 8 | 2 |" in report
     assert "The swept network is 1-25-3, not the paper's 1-25-2" in report
     assert capsys.readouterr().out.startswith("onenow: 9 claim(s), not judged (smoke run).")
 
@@ -159,13 +163,16 @@ def test_negligible_effects_are_judged_by_equivalence(shift, spread, verdict):
         onenow.equivalence("s", baseline, baseline, margin=0.0)
 
 
-def test_claims_are_judged_outside_smoke_runs(tmp_path):
+def test_claims_are_judged_outside_smoke_runs():
     settings = engine.settings_of(onenow.EXPERIMENT, env="normal", seeds=3, updates=8, train_size=40,
                                   test_size=100, dropout=[], paths=2, transitions=200, fqi_iterations=20,
                                   target_every=5)
-    summary = engine.run(onenow.EXPERIMENT, settings, tmp_path, progress=False)
-    verdicts = [claim.verdict for claim in summary["claims"]]
+    trials = [engine.Trial(condition, seed, onenow.trial(settings, condition, seed))
+              for condition, seed in onenow.plan(settings)]
+    claims = onenow._claims(settings, "normal", onenow._study(settings, trials))
+    verdicts = [claim.verdict for claim in claims]
     assert len(verdicts) == 9 and stats.NOT_JUDGED not in verdicts
-    assert "Smoke run" not in (tmp_path / "report.md").read_text()
-    kappa_claims = summary["claims"][:3]
-    assert all(claim.control is not None and claim.control.n == 3 for claim in kappa_claims)
+    assert all(claim.control is not None and claim.control.n == 3 for claim in claims[:3])
+    assert all(isinstance(claim, onenow.Equivalence) and claim.n == 3 for claim in claims[3:])
+    smoke = onenow._claims(dict(settings, quick=True), "normal", onenow._study(settings, trials))
+    assert {claim.verdict for claim in smoke} == {stats.NOT_JUDGED}
