@@ -18,7 +18,8 @@ For each price environment (Normal: i.i.d. N(3, 2^2); Sine: the shuffled 3 + 2 s
    (steps 4-5 are one trial per environment, at the first seed).
 
 The claims [Dworakowski 2019, secs. 5.4.1-5.4.2]: the output layer's condition number lies in the
-paper's range 1.05-1.6 (one-sample tests, the untrained network as null control), and stochasticity
+paper's range 1.05-1.6 after training and over the epochs (one-sample tests at s = 0, the untrained
+layer as null control), and stochasticity
 has a negligible impact on conditioning and test error (equivalence tests paired by seed at equal
 updates, within --negligible of the s = 0 value).
 
@@ -633,7 +634,7 @@ def _plain_numbers(ax, x=True, y=True):
 
 
 def _spectrum_figure(name, study):
-    """papers/000 figures 14-15: the output layer's singular values and conditioning, against updates."""
+    """[Dworakowski 2019, figs. 14-15]: the output layer's singular values and conditioning, against updates."""
     figure, axes = plt.subplots(1, 3, figsize=(17, 4.6), layout="constrained")
     plots.singular_values_vs_epochs(study["update_runs"], axes=axes[:2])
     plots.singular_values_vs_conditioning(study["runs"], ax=axes[2])
@@ -664,7 +665,7 @@ def _updates_figure(name, study):
 
 
 def _test_error_figure(name, study):
-    """papers/000 figures 16-17: test error and its epoch-to-epoch gain against conditioning."""
+    """[Dworakowski 2019, figs. 16-17]: test error and its epoch-to-epoch gain against conditioning."""
     figure, (left, right) = plt.subplots(1, 2, figsize=(13, 4.6), layout="constrained")
     plots.test_error_vs_conditioning(study["runs"], error="test_mse",
                                      ylabel="test mse (log)", ax=left, title="test error vs conditioning")
@@ -680,7 +681,7 @@ def _test_error_figure(name, study):
 
 def _gain_vs_conditioning(runs, ax):
     """The epoch-to-epoch gain of the test error (previous test mse - test mse) against the output
-    layer's condition number, one point per epoch (papers/000 figures 16-17, right)."""
+    layer's condition number, one point per epoch ([Dworakowski 2019, figs. 16-17], right)."""
     for (label, records), marker in zip(runs.items(), "osD^v<>"):
         gained = [r for r in records if r.get("test_gain") is not None]
         ax.scatter([r["condition_number"] for r in gained], [r["test_gain"] for r in gained], s=16,
