@@ -176,3 +176,13 @@ def test_claims_are_judged_outside_smoke_runs():
     assert all(isinstance(claim, onenow.Equivalence) and claim.n == 3 for claim in claims[3:])
     smoke = onenow._claims(dict(settings, quick=True), "normal", onenow._study(settings, trials))
     assert {claim.verdict for claim in smoke} == {stats.NOT_JUDGED}
+
+
+def test_help_shows_every_setting(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(["onenow", "--help"])
+    assert exit_.value.code == 0
+    text = " ".join(capsys.readouterr().out.split())
+    for setting in onenow.EXPERIMENT.all_settings():
+        assert setting.flag in text
+    assert "--updates UPDATES SGD updates of each regression, the same for every stochasticity rate" in text

@@ -93,7 +93,7 @@ SETTINGS = (
     Setting("bins", None, f"price bins of the Q-table (none: {BINS}; a real series: "
             f"{real_prices.SETTINGS['bins']})", type=int, check=positive),
     Setting("gamma", 0.9, "discount factor", check=probability),
-    Setting("train_size", None, "training rows (none: the original's 1 %: 500 normal, 5000 sine)", type=int,
+    Setting("train_size", None, "training rows (none: a hundredth of the original's, 500 normal, 5000 sine)", type=int,
             check=positive),
     Setting("test_size", 2000, "held-out test rows", check=positive),
     Setting("transitions", 20_000, "transitions sampled for fitted Q-iteration", check=positive),
