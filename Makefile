@@ -1,5 +1,6 @@
-# The two commands of the README: `make demo` (set up, run the main job) and `make test` (set up, run
-# every test). Both build the virtual environment .venv on first use.
+# The two commands of the README: `make demo` (install what the demo needs, run the main job on the
+# simulated markets and on the GOOGL series) and `make test` (set up, run every test). Both build the
+# virtual environment .venv on first use.
 VENV ?= .venv
 PYTHON := $(VENV)/bin/python
 OUT ?= runs/demo
@@ -8,6 +9,12 @@ OUT ?= runs/demo
 
 setup: $(VENV)/.installed
 
+$(VENV)/.demo: setup.cfg pyproject.toml
+	python3 -m venv $(VENV)
+	$(PYTHON) -m pip install --quiet --upgrade pip
+	$(PYTHON) -m pip install --quiet -e '.[markets]'
+	touch $@
+
 $(VENV)/.installed: setup.cfg pyproject.toml
 	python3 -m venv $(VENV)
 	$(PYTHON) -m pip install --quiet --upgrade pip
@@ -15,8 +22,9 @@ $(VENV)/.installed: setup.cfg pyproject.toml
 	$(PYTHON) -m pip install --quiet torch==2.13.0
 	touch $@
 
-demo: setup
-	$(VENV)/bin/minidl onenow --out $(OUT)
+demo: $(VENV)/.demo
+	$(VENV)/bin/minidl onenow --out $(OUT)/onenow
+	$(VENV)/bin/minidl onenow --prices googl --seeds 5 --out $(OUT)/googl
 
 test: setup
 	$(PYTHON) -m pytest

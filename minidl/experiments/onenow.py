@@ -6,18 +6,30 @@ For each price environment (Normal: i.i.d. N(3, 2^2); Sine: the shuffled 3 + 2 s
 2. a Q-table data set is simulated from --seed (random play, each visited price with Q* of its bin): a
    training set of --train-size rows (by default the original's 1 %: 500 normal, 5000 sine) and a
    held-out test set; every trial uses the same data, so the spread over seeds is the initialization's;
-3. a ReLU network (1-25-3 by default; --outputs 2 is the paper's 1-25-2 accumulate/distribute shape)
-   regresses the Q values by momentum SGD under training stochasticity 0, 0.25, 0.5, 0.75 (batches of
-   ceil((1 - s) N) rows, minidl.rl.deep_q), one trial per rate and seed, and under dropout at the first
-   seed, recording the singular values of its output layer and the test error every epoch;
+3. a ReLU network (the paper's 1-25-2: the price in, Q of accumulate and distribute out; --outputs 3
+   adds hold) regresses the Q values by momentum SGD under training stochasticity 0, 0.25, 0.5, 0.75
+   (batches of ceil((1 - s) N) rows, minidl.rl.deep_q), one trial per rate and seed, and under dropout
+   at the first seed, recording the singular values of its output layer and the test error every epoch.
+   Every rate gets the same budget of --updates updates: a rate making u updates per epoch (1, 1, 2, 4)
+   trains for updates / u epochs, so the rates are compared at equal numbers of updates, not epochs;
 4. fitted Q-iteration with a target network learns Q from sampled transitions alone;
 5. the greedy policies of a network regressing all three Q columns (rate 0, first seed) and of fitted
    Q-iteration play held-out price paths against hold-only, random and the value-iteration optimum
    (steps 4-5 are one trial per environment, at the first seed).
 
+The claims [Dworakowski 2019, secs. 5.4.1-5.4.2]: the output layer's condition number lies in the
+paper's range 1.05-1.6 after training and over the epochs (one-sample tests at s = 0, the untrained
+layer as null control), and stochasticity
+has a negligible impact on conditioning and test error (equivalence tests paired by seed at equal
+updates, within --negligible of the s = 0 value).
+
+With --prices googl|eurusd|PATH.csv:COLUMN the command runs the pipeline on a real price series instead
+(minidl.experiments.onenow_prices): one trial per seed, judged on a later period it never saw.
+
 Writes into --out, besides the engine's settings.json, trials/, summary.json, report.md and README.md:
 - spectrum_<env>.png [Dworakowski 2019, figs. 14-15]: sigma_max, sigma_min and the condition number of
-  the output layer per epoch, and the singular values against the condition number, one line per rate;
+  the output layer per update, and the singular values against the condition number, one line per rate;
+- updates_<env>.png: the condition number and the test error against updates, mean over seeds;
 - test_error_<env>.png [figs. 16-17]: test error and its epoch-to-epoch gain against conditioning;
 - dropout_<env>.png: conditioning per epoch and test error against conditioning under dropout;
 - q_curves.png: Q of each action against price: value iteration, the network, fitted Q-iteration;
@@ -25,9 +37,13 @@ Writes into --out, besides the engine's settings.json, trials/, summary.json, re
 - evaluation.png: return per episode of every policy on the held-out paths (mean +- sd);
 - rollout_<env>.png: the network's policy on one held-out path;
 - epochs.csv (one row per run, epoch and layer), stochasticity.csv (one row per environment and rate),
+  output_layer.csv (the rank of the centred targets and the output layer's singular values),
   fitted_q.csv (loss per update), q_curves.csv and evaluation.csv (one row per environment, policy and
   path).
 """
+import math
+from dataclasses import dataclass
+
 import matplotlib
 
 matplotlib.use("Agg")
@@ -37,9 +53,12 @@ from matplotlib.ticker import FuncFormatter  # noqa: E402
 
 from data_tools.onenow import simulate_table  # noqa: E402
 from minidl.analysis import plots  # noqa: E402
-from minidl.experiments import engine  # noqa: E402
+from minidl.experiments import engine, stats  # noqa: E402
 from minidl.experiments.engine import Setting, positive, probability  # noqa: E402
-from minidl.rl.deep_q import fitted_q_iteration, regress_q, sample_transitions  # noqa: E402
+from minidl.experiments import onenow_prices  # noqa: E402
+from minidl.rl import real_prices  # noqa: E402
+from minidl.rl.deep_q import fitted_q_iteration, regress_q, sample_transitions, \
+    stochasticity_batch_size  # noqa: E402
 from minidl.rl.discretize import Discretizer  # noqa: E402
 from minidl.rl.evaluation import Rollout, baselines, evaluate, held_out_paths, plot_rollout, \
     rollout  # noqa: E402
@@ -48,43 +67,72 @@ from minidl.rl.mdp import market_mdp  # noqa: E402
 from minidl.rl.tabular import value_iteration  # noqa: E402
 
 NAME = "onenow"
-HELP = "deep Q on the OneNow markets: output-layer conditioning under training stochasticity, policies"
+HELP = "deep Q on the OneNow markets (or a real price series): output-layer conditioning, policies"
 ENVIRONMENTS = ("normal", "sine")
 RATES = (0.0, 0.25, 0.5, 0.75)
 ACTION_NAMES = tuple(action.name.lower() for action in Action)
 ACTION_COLOURS = ("tab:green", "tab:red", "tab:gray")
 POLICIES = ("hold", "random", "network", "fitted Q", "optimal")
 TRAIN_SIZE = {"normal": 500, "sine": 5000}   # 1 % of the original's 50 000 and 500 000 samples
+BINS = 50
 PATH_SEED = 1_000_000   # held-out paths use seeds PATH_SEED + 1000 * seed + i, far from every training seed
 STATISTICS = ("sigma_max", "sigma_min", "condition_number", "stable_rank")
+KAPPA_RANGE = (1.05, 1.6)   # the output layer's condition numbers in [Dworakowski 2019, figs. 14-15]
 
 SETTINGS = (
     Setting("env", "both", "price environments", choices=("normal", "sine", "both")),
-    Setting("epochs", 300, "training epochs of each regression", check=positive),
-    Setting("outputs", 3, "Q columns the swept network regresses: 3 (all actions) or 2 (the paper's "
-            "accumulate and distribute)", choices=(2, 3)),
+    Setting("updates", 300, "SGD updates of each regression, the same for every stochasticity rate (a rate "
+            "making u updates per epoch trains updates / u epochs)", check=positive),
+    Setting("outputs", 2, "Q columns the swept network regresses: 2 (the paper's accumulate and distribute) "
+            "or 3 (hold too)", choices=(2, 3)),
     Setting("hidden", 25, "hidden units of the Q network", check=positive),
     Setting("lr", 0.01, "SGD learning rate", check=positive),
     Setting("momentum", 0.9, "SGD momentum", check=probability),
     Setting("dropout", [0.1, 0.25], "dropout rates run at stochasticity 0 and the first seed, besides the "
             "baseline without dropout", type=float, check=probability, nargs="*"),
-    Setting("bins", 50, "price bins of the Q-table", check=positive),
+    Setting("bins", None, f"price bins of the Q-table (none: {BINS}; a real series: "
+            f"{real_prices.SETTINGS['bins']})", type=int, check=positive),
     Setting("gamma", 0.9, "discount factor", check=probability),
-    Setting("train_size", None, "training rows (none: the original's 1 %: 500 normal, 5000 sine)", type=int,
+    Setting("train_size", None, "training rows (none: a hundredth of the original's, 500 normal, 5000 sine)", type=int,
             check=positive),
     Setting("test_size", 2000, "held-out test rows", check=positive),
     Setting("transitions", 20_000, "transitions sampled for fitted Q-iteration", check=positive),
     Setting("fqi_iterations", 3000, "updates of fitted Q-iteration", check=positive),
     Setting("target_every", 50, "updates between target-network copies", check=positive),
     Setting("paths", 20, "held-out price paths per environment", check=positive),
-)
+    Setting("negligible", 0.1, "an effect of stochasticity is negligible when it is within this share of "
+            "the s = 0 value (the equivalence margin)", check=positive),
+) + onenow_prices.SETTINGS
 
-QUICK = {"epochs": 40, "seeds": 2, "train_size": 200, "test_size": 1000, "paths": 5, "transitions": 4000,
-         "fqi_iterations": 600, "target_every": 30}
+QUICK = {"updates": 40, "seeds": 2, "train_size": 200, "test_size": 1000, "paths": 5, "transitions": 4000,
+         "fqi_iterations": 600, "target_every": 30, **onenow_prices.QUICK}
+
+
+def check(settings):
+    """The update budget must be a whole number of epochs at every rate (else the budgets differ)."""
+    if settings["prices"] is not None:
+        return onenow_prices.check(settings)
+    for name in _environments(settings):
+        n = settings["train_size"] or TRAIN_SIZE[name]
+        for rate in RATES:
+            per_epoch = updates_per_epoch(rate, n)
+            if settings["updates"] % per_epoch:
+                return (f"--updates must be a multiple of {per_epoch}, the updates per epoch at stochasticity "
+                        f"{rate:g} on {n} {name} rows (so that every rate makes the same number), got "
+                        f"{settings['updates']}")
+    return None
+
+
+def updates_per_epoch(rate, n):
+    """Updates per epoch at stochasticity ``rate`` on ``n`` rows: floor(N / B), B = ceil((1 - rate) N)."""
+    return n // stochasticity_batch_size(rate, n)
 
 
 def plan(settings):
-    """Per environment: every rate with every seed, each dropout rate at the first seed, one policy trial."""
+    """Per environment: every rate with every seed, each dropout rate at the first seed, one policy trial;
+    on a real series, one trial per seed."""
+    if settings["prices"] is not None:
+        return onenow_prices.plan(settings)
     seed = settings["seed"]
     seeds = range(seed, seed + settings["seeds"])
     trials = []
@@ -103,20 +151,27 @@ def _environments(settings):
 
 # --------------------------------------------------------------------- trials
 def trial(settings, condition, seed):
-    """One regression (part "regress") or the policies of one environment (part "policy"), as records."""
+    """One regression (part "regress"), the policies of one environment (part "policy") or the pipeline
+    on a real series (part "series"), as records."""
+    if condition["part"] == "series":
+        return onenow_prices.trial(settings, condition, seed)
     market = _market(settings, condition["env"])
     if condition["part"] == "regress":
         x_train, q_train, x_test, q_test = market["data"]
         columns = slice(0, settings["outputs"])
         data = (x_train, q_train[:, columns], x_test, q_test[:, columns])
-        return _regression_records(_regress(settings, data, condition["rate"], condition["dropout"], seed))
+        records = _regression_records(_regress(settings, data, condition["rate"], condition["dropout"], seed))
+        centred = data[1] - data[1].mean(axis=0)
+        records["target_singular_values"] = np.linalg.svd(centred, compute_uv=False).tolist()
+        records["updates_per_epoch"] = updates_per_epoch(condition["rate"], len(x_train))
+        return records
     return _policy_records(settings, market, seed)
 
 
 def _market(settings, name):
     """The environment, its exact solution and the data set, all from settings (the same in every trial)."""
     env = make_market(name)
-    discretizer = Discretizer.for_env(env, settings["bins"])
+    discretizer = Discretizer.for_env(env, settings["bins"] or BINS)
     mdp = market_mdp(env, discretizer)
     q_star, _ = value_iteration(mdp, settings["gamma"])
     train_size = settings["train_size"] or TRAIN_SIZE[name]
@@ -128,8 +183,10 @@ def _market(settings, name):
 
 
 def _regress(settings, data, rate, dropout, seed):
+    """The regression at ``rate`` for the update budget: updates / (updates per epoch) epochs."""
+    epochs = settings["updates"] // updates_per_epoch(rate, len(data[0]))
     return regress_q(*data, hidden=(settings["hidden"],), stochasticity=rate, dropout=dropout,
-                     lr=settings["lr"], momentum=settings["momentum"], epochs=settings["epochs"], seed=seed)
+                     lr=settings["lr"], momentum=settings["momentum"], epochs=epochs, seed=seed)
 
 
 def _regression_records(result):
@@ -198,7 +255,9 @@ def _policy_records(settings, market, seed):
 EPOCH_COLUMNS = {
     "env": "price environment", "seed": "initialization seed", "stochasticity": "training stochasticity s",
     "dropout": "dropout rate after the hidden layer", "batch_size": "rows per update, ceil((1 - s) N)",
-    "epoch": "epoch (0: before training)", "layer": "path of the Linear layer in the model",
+    "updates_per_epoch": "updates per epoch, floor(N / batch_size)",
+    "epoch": "epoch (0: before training)", "updates": "updates made so far, epoch x updates_per_epoch",
+    "layer": "path of the Linear layer in the model",
     "output_layer": "True for the output layer", "sigma_max": "largest singular value of the weight",
     "sigma_min": "smallest singular value", "condition_number": "sigma_max / sigma_min",
     "stable_rank": "||W||_F^2 / sigma_max^2", "train_mse": "mean training loss of the epoch (mse)",
@@ -206,23 +265,35 @@ EPOCH_COLUMNS = {
     "spectrum": "every singular value, descending, space-separated"}
 RATE_COLUMNS = {
     "env": "price environment", "stochasticity": "training stochasticity s", "batch_size": "rows per update",
+    "epochs": "epochs trained", "updates": "updates made (the same for every rate)",
     "seeds": "seeds run", "kappa_min": "smallest condition number of the output layer, any epoch and seed",
     "kappa_max": "largest condition number, any epoch and seed",
     "kappa_final_mean": "final condition number, mean over seeds",
-    "kappa_final_sd": "its standard deviation over seeds (population)",
+    "kappa_final_sd": "its standard deviation over seeds (sample, ddof 1)",
     "test_mse_final_mean": "final test mse, mean over seeds"}
+OUTPUT_COLUMNS = {
+    "env": "price environment", "outputs": "Q columns regressed",
+    "target_singular_values": "singular values of the centred training targets Q - mean(Q), space-separated",
+    "sigma_min_initial": "sigma_min of the output layer before training (s = 0, mean over seeds)",
+    "sigma_min_final": "sigma_min after the last update (s = 0, mean over seeds)",
+    "sigma_max_initial": "sigma_max before training (s = 0, mean over seeds)",
+    "sigma_max_final": "sigma_max after the last update (s = 0, mean over seeds)"}
 
 
 def finish(settings, trials):
-    """Tables, figures and the summary from the stored trials."""
+    """Claims, tables, figures and the summary from the stored trials."""
+    if settings["prices"] is not None:
+        return onenow_prices.finish(settings, trials)
     seed = settings["seed"]
     studies = {name: _study(settings, engine.select(trials, env=name)) for name in _environments(settings)}
     tables = [
+        engine.Table("stochasticity.csv", "Output-layer conditioning and test error per stochasticity rate, "
+                     "at equal numbers of updates", [row for study in studies.values() for row in study["rates"]],
+                     RATE_COLUMNS, in_report=True),
+        engine.Table("output_layer.csv", "The centred Q* targets and the output layer's singular values",
+                     [study["output_row"] for study in studies.values()], OUTPUT_COLUMNS, in_report=True),
         engine.Table("epochs.csv", "One row per run, epoch and Linear layer.",
                      [row for study in studies.values() for row in study["epochs"]], EPOCH_COLUMNS),
-        engine.Table("stochasticity.csv", "Output-layer conditioning and test error per stochasticity rate.",
-                     [row for study in studies.values() for row in study["rates"]], RATE_COLUMNS,
-                     in_report=True),
         engine.Table("fitted_q.csv", "One row per update of fitted Q-iteration.",
                      [row for study in studies.values() for row in study["fitted_q_rows"]],
                      {"env": "price environment", "update": "update number", "loss": "mse of the update"}),
@@ -239,6 +310,9 @@ def finish(settings, trials):
         figures.append(engine.Figure(f"spectrum_{name}.png", f"{name} market: output-layer singular values "
                                      "and conditioning per stochasticity rate", _spectrum_figure(name, study),
                                      shows))
+        figures.append(engine.Figure(f"updates_{name}.png", f"{name} market: conditioning and test error "
+                                     "against updates", _updates_figure(name, study),
+                                     engine.over_seeds(settings["seeds"])))
         figures.append(engine.Figure(f"test_error_{name}.png", f"{name} market: test error against "
                                      "conditioning", _test_error_figure(name, study), shows))
         if settings["dropout"]:
@@ -256,12 +330,137 @@ def finish(settings, trials):
     return engine.Results(
         title="OneNow: output-layer conditioning under training stochasticity",
         paper="[Dworakowski 2019, secs. 3.2, 4.3.2, 5.1.2, 5.4; figs. 14-17]",
+        claims=[claim for name, study in studies.items() for claim in _claims(settings, name, study)],
         tables=tables, figures=figures,
         summary={"environments": {name: study["summary"] for name, study in studies.items()}},
-        notes=["Training sets of " + ", ".join(f"{n}: {study['summary']['train_size']}"
-                                               for n, study in studies.items()) +
-               " rows (by default the original's 1 %).",
-               "Each stochasticity rate is compared per epoch, so higher rates make more updates per epoch."])
+        notes=_notes(settings, studies))
+
+
+# --------------------------------------------------------------------- claims
+@dataclass(frozen=True)
+class Equivalence(stats.Claim):
+    """A claim that an effect is negligible: its 95 % interval lies within +-margin.
+
+    Holds when the whole interval is inside (-margin, margin), does not hold when it lies wholly outside
+    [-margin, margin] (an effect larger than negligible), inconclusive otherwise. An interval that holds
+    zero means no effect was detected, which alone does not show the effect is negligible.
+    """
+    margin: float = math.nan
+
+    def evidence(self):
+        if self.n < 2 or math.isnan(self.low):
+            return (f"n = {self.n}, mean {self.effect} = {self.mean:.4g} (interval undefined); {self.test}, "
+                    f"negligible within +-{self.margin:.4g}.")
+        detected = "an effect detected" if self.low > 0 or self.high < 0 else "no effect detected"
+        return (f"n = {self.n}, mean {self.effect} = {self.mean:.4g}, {detected}, 95 % CI "
+                f"[{self.low:.4g}, {self.high:.4g}]; {self.test}, negligible within +-{self.margin:.4g}.")
+
+    def as_dict(self):
+        return dict(super().as_dict(), margin=self.margin)
+
+
+def equivalence(statement, a, b, margin, effect="a - b", smoke=False):
+    """An :class:`Equivalence` claim on the differences a - b paired by seed, with a margin.
+
+    Raises:
+        ValueError: when a and b differ in shape or margin is not a positive finite number.
+    """
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    if a.shape != b.shape:
+        raise ValueError(f"equivalence: a and b must hold one value per seed each, got shapes {a.shape} and "
+                         f"{b.shape}")
+    if not (math.isfinite(margin) and margin > 0):
+        raise ValueError(f"equivalence: margin must be a positive finite number, got {margin!r}")
+    n, mean, low, high = stats.interval(a - b)
+    if smoke:
+        verdict = stats.NOT_JUDGED
+    elif math.isnan(low):
+        verdict = stats.INCONCLUSIVE
+    elif -margin < low and high < margin:
+        verdict = stats.HOLDS
+    elif low > margin or high < -margin:
+        verdict = stats.DOES_NOT_HOLD
+    else:
+        verdict = stats.INCONCLUSIVE
+    return Equivalence(statement, verdict, effect, "greater", n, mean, low, high,
+                       f"paired Student t over seeds (df = {n - 1})", margin=margin)
+
+
+def _claims(settings, name, study):
+    """The paper's kappa range, at the end and over the epochs (the untrained layer as null control),
+    and the negligible impact of stochasticity on the final condition number and test error, at equal
+    updates."""
+    smoke = settings["quick"]
+    baseline = study["finals"][0.0]
+    low, high = KAPPA_RANGE
+    claims = []
+    for key, bound, direction, word, what in (("kappa", low, "greater", "above", "final condition number"),
+                                              ("kappa", high, "less", "below", "final condition number"),
+                                              ("kappa_max", high, "less", "below",
+                                               "largest condition number over the epochs")):
+        control = stats.one_sample(f"the untrained output layer (epoch 0) is {word} {bound:g}",
+                                   baseline["kappa_initial"], direction, bound,
+                                   effect=f"kappa(epoch 0) - {bound:g}", smoke=smoke)
+        claims.append(stats.one_sample(
+            f"{name} market: the output layer's {what} lies {word} {bound:g}, in the paper's range "
+            f"{low:g}-{high:g} [Dworakowski 2019, figs. 14-15].",
+            baseline[key], direction, bound, effect=f"{what.split()[0]} kappa(s = 0) - {bound:g}", smoke=smoke,
+            control=control))
+    for key, label in (("kappa", "final condition number"), ("test_mse", "final test mse")):
+        reference = np.mean(baseline[key])
+        for rate in RATES[1:]:
+            claims.append(equivalence(
+                f"{name} market: training stochasticity {rate:g} has a negligible impact on the {label} at "
+                f"{settings['updates']} updates [Dworakowski 2019, sec. 5.4.2].", study["finals"][rate][key],
+                baseline[key], settings["negligible"] * abs(reference),
+                effect=f"{key}(s = {rate:g}) - {key}(s = 0)", smoke=smoke))
+    return claims
+
+
+def _notes(settings, studies):
+    sizes = ", ".join(f"{n}: {study['summary']['train_size']}" for n, study in studies.items())
+    ranks = "; ".join(f"{name} market, {settings['outputs']} outputs: {_sigma_story(study['output_row'])}"
+                      for name, study in studies.items())
+    return [
+        "The paper's data were never published: the Q-table data set is simulated here, each visited price "
+        "with the exact Q* of its bin from value iteration on the discretized market, where the paper "
+        f"regressed the Q-table its agent learned. Training sets of {sizes} rows (by default the original's "
+        "1 %).",
+        f"Stochasticity rates are compared at equal numbers of updates ({settings['updates']} each: rate s "
+        "trains for updates / floor(N / ceil((1 - s) N)) epochs), where the paper compared them per epoch, "
+        "which gives rates 0.5 and 0.75 two and four times the updates of rate 0 and so mixes the noise "
+        "of an update with the number of updates.",
+        f"The swept network is 1-{settings['hidden']}-{settings['outputs']}"
+        + (" (the paper's shape: accumulate, distribute)" if settings["outputs"] == 2 and settings["hidden"] == 25
+           else ", not the paper's 1-25-2 (accumulate, distribute)")
+        + "; the policy study regresses all three Q columns so that its greedy policy can hold.",
+        "The centred Q* targets have rank 1 (output_layer.csv): the rewards of accumulate and distribute are "
+        "m - p and p - m (minus a cost) and the discounted future is the same for every action at i.i.d. "
+        "prices, so every centred Q column is a multiple of p - m (hold's is zero); the uncentred targets add "
+        "one more direction, their mean. An output layer of k outputs needs at most these two directions: "
+        "with hold as a third output the third singular value is never needed, so sigma_min stays near its "
+        "initial value while sigma_max grows and the condition number follows sigma_max alone; with the "
+        "paper's two outputs both directions are learned. Here (s = 0, mean over seeds): " + ranks + ".",
+        f"The paper's range {KAPPA_RANGE[0]:g}-{KAPPA_RANGE[1]:g} of the condition number is read from its "
+        "figures 14-15; the paper states no number. It gives no threshold for a negligible impact either: "
+        f"here an effect is negligible within {settings['negligible']:.0%} of the s = 0 value (an "
+        "equivalence margin of this run's choosing), and an interval holding zero reads \"no effect "
+        "detected\", not \"no effect\".",
+        "The test error is scored on a held-out simulated set in eval mode without gradients after every "
+        "epoch; fitted Q-iteration and the policy evaluation on held-out paths are additions, not in the "
+        "paper.",
+    ]
+
+
+def _sigma_story(row):
+    """How sigma_min and sigma_max of the output layer moved, in words, from output_layer.csv's row."""
+    def moved(key):
+        start, end = row[f"{key}_initial"], row[f"{key}_final"]
+        ratio = end / start
+        verb = "stays near its initial value" if 0.7 <= ratio <= 1.4 else \
+            f"{'grows' if ratio > 1 else 'falls'} {ratio:.2g}-fold"
+        return f"{key} {verb} ({start:.3g} -> {end:.3g})"
+    return f"{moved('sigma_min')}, {moved('sigma_max')}"
 
 
 def _q_columns():
@@ -274,7 +473,7 @@ def _q_columns():
 
 
 def _study(settings, trials):
-    """What the figures and tables of one environment need, from its stored trials."""
+    """What the figures, tables and claims of one environment need, from its stored trials."""
     name = trials[0].condition["env"]
     seed = settings["seed"]
     sweeps = {}
@@ -285,19 +484,37 @@ def _study(settings, trials):
     policy = engine.select(trials, part="policy")[0].records
     sweep = sweeps[seed]
     runs = {f"s = {rate:g} (B = {run['batch_size']})": _output_records(run) for rate, run in sweep.items()}
+    update_runs = {label: [dict(record, epoch=record["epoch"] * sweep[rate]["updates_per_epoch"])
+                           for record in records] for (label, records), rate in zip(runs.items(), sweep)}
     dropout_runs = {"no dropout": _output_records(sweep[0.0])}
     dropout_runs.update({f"dropout {p:g}": _output_records(run) for p, run in dropouts.items()})
     summary = dict(policy["summary"], stochasticity={
         f"{rate:g}": dict(_run_summary(run), over_seeds=_spread([s[rate] for s in sweeps.values()]))
         for rate, run in sweep.items()}, dropout={f"{p:g}": _run_summary(run) for p, run in dropouts.items()})
+    finals = {rate: {"kappa_max": [_output_series(s[rate], "condition_number").max() for s in sweeps.values()],
+                     **{key: [_output_series(s[rate], series)[index] for s in sweeps.values()]
+                     for key, series, index in (("kappa", "condition_number", -1), ("test_mse", "test_mse", -1),
+                                                ("kappa_initial", "condition_number", 0),
+                                                ("sigma_min_final", "sigma_min", -1),
+                                                ("sigma_max_final", "sigma_max", -1),
+                                                ("sigma_min_initial", "sigma_min", 0),
+                                                ("sigma_max_initial", "sigma_max", 0))}}
+              for rate in sweep}
     q_star, network_q, fitted_q = (np.array(policy[key]) for key in ("q_star", "network_q", "fitted_q"))
+    base = finals[0.0]
     return {
-        "runs": runs, "dropout_runs": dropout_runs, "policy": policy, "q_star": q_star,
+        "runs": runs, "update_runs": update_runs, "dropout_runs": dropout_runs, "policy": policy, "q_star": q_star, "finals": finals,
+        "mean_runs": {f"s = {rate:g}": _mean_over_seeds([s[rate] for s in sweeps.values()]) for rate in sweep},
         "rollout": Rollout(*(np.array(policy["rollout"][key]) for key in ("observations", "actions", "rewards"))),
         "epochs": _epoch_rows(name, sweeps, dropouts, seed),
         "rates": [dict(env=name, stochasticity=float(rate), batch_size=run["batch_size"],
+                       epochs=_output_records(run)[-1]["epoch"], updates=_updates(run)[-1],
                        **_rate_row(summary["stochasticity"][f"{rate:g}"]["over_seeds"]))
                   for rate, run in sweep.items()],
+        "output_row": {"env": name, "outputs": settings["outputs"],
+                       "target_singular_values": " ".join(f"{v:.3g}" for v in sweep[0.0]["target_singular_values"]),
+                       **{key: float(np.mean(base[key])) for key in ("sigma_min_initial", "sigma_min_final",
+                                                                      "sigma_max_initial", "sigma_max_final")}},
         "fitted_q_rows": [{"env": name, "update": i + 1, "loss": loss}
                           for i, loss in enumerate(policy["fitted_losses"])],
         "q_rows": _q_rows(name, policy, q_star, network_q, fitted_q),
@@ -306,6 +523,18 @@ def _study(settings, trials):
                             for path_seed, value in zip(policy["path_seeds"], returns)],
         "summary": summary,
     }
+
+
+def _updates(run):
+    """Updates made by each recorded epoch of ``run`` (output layer), from epoch 0."""
+    return [record["epoch"] * run["updates_per_epoch"] for record in _output_records(run)]
+
+
+def _mean_over_seeds(runs):
+    """(updates, kappa mean, kappa sd, test mse mean) per recorded epoch over runs of one rate."""
+    kappa = np.array([_output_series(run, "condition_number") for run in runs])
+    mse = np.array([_output_series(run, "test_mse") for run in runs])
+    return np.array(_updates(runs[0])), kappa.mean(axis=0), kappa.std(axis=0), mse.mean(axis=0)
 
 
 def _rate_row(spread):
@@ -324,8 +553,9 @@ def _epoch_rows(name, sweeps, dropouts, seed):
     for init_seed, rate, p, run in runs:
         for record in run["history"]:
             row = {"env": name, "seed": init_seed, "stochasticity": rate, "dropout": p,
-                   "batch_size": run["batch_size"], "epoch": record["epoch"], "layer": record["layer"],
-                   "output_layer": record["layer"] == run["output_layer"]}
+                   "batch_size": run["batch_size"], "updates_per_epoch": run["updates_per_epoch"],
+                   "epoch": record["epoch"], "updates": record["epoch"] * run["updates_per_epoch"],
+                   "layer": record["layer"], "output_layer": record["layer"] == run["output_layer"]}
             row.update({key: record[key] for key in STATISTICS})
             row.update({"train_mse": record.get("train_mse"), "test_mse": record["test_mse"],
                         "test_gain": record.get("test_gain"),
@@ -357,7 +587,7 @@ def _output_series(run, key):
 def _run_summary(run):
     kappa = _output_series(run, "condition_number")
     history = _output_records(run)
-    return {"batch_size": run["batch_size"],
+    return {"batch_size": run["batch_size"], "updates": _updates(run)[-1],
             "condition_number": {"initial": float(kappa[0]), "min": float(kappa.min()),
                                  "max": float(kappa.max()), "final": float(kappa[-1])},
             "sigma_max_final": float(_output_series(run, "sigma_max")[-1]),
@@ -373,8 +603,9 @@ def _spread(runs):
     return {"seeds": len(runs), "condition_number_min": float(min(k.min() for k in kappas)),
             "condition_number_max": float(max(k.max() for k in kappas)),
             "condition_number_final_mean": float(finals.mean()),
-            "condition_number_final_sd": float(finals.std()),
-            "test_mse_final_mean": float(errors.mean()), "test_mse_final_sd": float(errors.std())}
+            "condition_number_final_sd": float(finals.std(ddof=1)) if len(runs) > 1 else math.nan,
+            "test_mse_final_mean": float(errors.mean()),
+            "test_mse_final_sd": float(errors.std(ddof=1)) if len(runs) > 1 else math.nan}
 
 
 # --------------------------------------------------------------------- figures
@@ -403,15 +634,33 @@ def _plain_numbers(ax, x=True, y=True):
 
 
 def _spectrum_figure(name, study):
-    """[Dworakowski 2019, figs. 14-15]: the output layer's singular values and conditioning."""
+    """[Dworakowski 2019, figs. 14-15]: the output layer's singular values and conditioning, against updates."""
     figure, axes = plt.subplots(1, 3, figsize=(17, 4.6), layout="constrained")
-    plots.singular_values_vs_epochs(study["runs"], axes=axes[:2])
+    plots.singular_values_vs_epochs(study["update_runs"], axes=axes[:2])
     plots.singular_values_vs_conditioning(study["runs"], ax=axes[2])
+    for ax in axes[:2]:
+        ax.set_xlabel("update")
     for ax in axes:
         _widen_earlier_runs(ax, list(study["runs"]))
         _plain_numbers(ax)
     figure.suptitle(f"{name} market: output layer of the Q network under training stochasticity s "
-                    f"(batch B)")
+                    f"(batch B), the same number of updates at every rate")
+    return figure
+
+
+def _updates_figure(name, study):
+    """The condition number (mean +- sd) and the test error (mean) against updates, one line per rate."""
+    figure, (left, right) = plt.subplots(1, 2, figsize=(13, 4.6), layout="constrained")
+    for label, (updates, kappa, sd, mse) in study["mean_runs"].items():
+        line, = left.plot(updates, kappa, label=label)
+        left.fill_between(updates, kappa - sd, kappa + sd, color=line.get_color(), alpha=0.15)
+        right.plot(updates, mse, color=line.get_color(), label=label)
+    left.set(xlabel="update", ylabel="condition number", title="output layer conditioning (mean +- sd)")
+    right.set(xlabel="update", ylabel="test mse (log)", yscale="log", title="held-out test error (mean)")
+    for ax in (left, right):
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize="small")
+    figure.suptitle(f"{name} market: stochasticity rates compared at equal numbers of updates")
     return figure
 
 
@@ -432,7 +681,7 @@ def _test_error_figure(name, study):
 
 def _gain_vs_conditioning(runs, ax):
     """The epoch-to-epoch gain of the test error (previous test mse - test mse) against the output
-    layer's condition number, one point per epoch [Dworakowski 2019, figs. 16-17, right]."""
+    layer's condition number, one point per epoch ([Dworakowski 2019, figs. 16-17], right)."""
     for (label, records), marker in zip(runs.items(), "osD^v<>"):
         gained = [r for r in records if r.get("test_gain") is not None]
         ax.scatter([r["condition_number"] for r in gained], [r["test_gain"] for r in gained], s=16,
@@ -535,4 +784,4 @@ def _evaluation_figure(studies, n_paths):
 
 
 EXPERIMENT = engine.Experiment(name=NAME, help=HELP, settings=SETTINGS, quick=QUICK, trial=trial, finish=finish,
-                               plan=plan, seeds=5)
+                               plan=plan, check=check, seeds=10)

@@ -5,9 +5,14 @@
 - :mod:`minidl.rl.mdp`: the exactly known discretized MDP of a market with i.i.d. prices;
 - :mod:`minidl.rl.tabular`: Q-learning, value iteration, policy evaluation;
 - :mod:`minidl.rl.evaluation`: policies on held-out price paths, baselines, plots;
-- :mod:`minidl.rl.deep_q`: deep-Q regression of the Q-table and fitted Q-iteration with a target network.
+- :mod:`minidl.rl.deep_q`: deep-Q regression of the Q-table and fitted Q-iteration with a target network;
+- :mod:`minidl.rl.series`: real price series (CSV columns, gym-anytrading's GOOGL and EUR/USD) as markets,
+  split by time with no look-ahead;
+- :mod:`minidl.rl.real_prices`: the pipeline on a real series, judged on a later period it never saw;
+- :mod:`minidl.rl.registration`: the markets as Gymnasium IDs (``minidl/OneNowNormal-v0`` ...),
+  registered on import of this package.
 
-The tabular part is pure NumPy on the host; deep_q trains minidl networks. Needs the rl extra (``pip install 'minidl[rl]'``) for gymnasium.
+The tabular part is pure NumPy on the host; deep_q trains minidl networks.
 """
 from minidl.rl.deep_q import (FittedQIteration, QNetwork, QRegression, Transitions, fitted_q_iteration,
                               output_layer, q_network, regress_q, sample_transitions,
@@ -18,6 +23,9 @@ from minidl.rl.evaluation import (Rollout, Score, baselines, evaluate, greedy_po
 from minidl.rl.markets import (Action, InventoryMarketEnv, MarketEnv, NormalPrices, SinePrices,
                                make_market)
 from minidl.rl.mdp import MarketMDP, bin_statistics, market_mdp
+from minidl.rl.registration import register_markets
+from minidl.rl.series import (MarketSignals, Periods, PriceSeries, SeriesMarketEnv, make_series_market,
+                              market_signals, reward_table)
 from minidl.rl.tabular import (QLearningResult, bellman_residual, greedy, policy_evaluation, q_learning,
                                q_update, value_iteration)
 
@@ -28,4 +36,8 @@ __all__ = [
     "plot_rollout", "policy_evaluation", "q_learning", "q_update", "random_policy", "rollout",
     "value_iteration", "FittedQIteration", "QNetwork", "QRegression", "Transitions", "fitted_q_iteration",
     "output_layer", "q_network", "regress_q", "sample_transitions", "stochasticity_batch_size",
+    "MarketSignals", "Periods", "PriceSeries", "SeriesMarketEnv", "make_series_market", "market_signals",
+    "register_markets", "reward_table",
 ]
+
+register_markets()

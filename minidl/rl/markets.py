@@ -26,17 +26,11 @@ replayed with ``reset(options={"prices": path})``.
 import operator
 from enum import IntEnum
 
+import gymnasium
 import numpy as np
+from gymnasium import spaces
 
 from minidl import checks
-
-try:
-    import gymnasium
-    from gymnasium import spaces
-except ImportError as error:
-    raise ImportError(
-        "minidl.rl needs gymnasium for its market environments; install the rl extra: "
-        "pip install 'minidl[rl]'") from error
 
 DEFAULT_EPISODE_LENGTH = 100
 
@@ -78,6 +72,10 @@ class NormalPrices:
     def typical_range(self, n_sd=3.0):
         """(low, high) holding all but a tail of the prices: mean +- n_sd sd."""
         return self.mean - n_sd * self.sd, self.mean + n_sd * self.sd
+
+    def support(self):
+        """(low, high) bounding every price a path can hold: (-inf, inf) for Gaussian prices."""
+        return -np.inf, np.inf
 
 
 class SinePrices:
@@ -141,6 +139,13 @@ class SinePrices:
         spread = self.amplitude + n_sd * self.noise_sd
         return self.level - spread, self.level + spread
 
+    def support(self):
+        """(low, high) bounding every price a path can hold: the wave's range without noise, else
+        (-inf, inf)."""
+        if self.noise_sd > 0.0:
+            return -np.inf, np.inf
+        return self.level - self.amplitude, self.level + self.amplitude
+
 
 class _MarketEpisodes(gymnasium.Env):
     """What both markets share: parameters, the episode's price path, action checks."""
@@ -149,7 +154,7 @@ class _MarketEpisodes(gymnasium.Env):
 
     def __init__(self, prices, episode_length, cost, hold_penalty):
         name = type(self).__name__
-        if not hasattr(prices, "path") or not hasattr(prices, "mixture"):
+        if not all(hasattr(prices, method) for method in ("path", "mixture", "support")):
             raise ValueError(f"{name}: expected a price process such as NormalPrices or SinePrices, "
                              f"got {prices!r}")
         self.prices = prices
@@ -207,7 +212,8 @@ class _MarketEpisodes(gymnasium.Env):
 class MarketEnv(_MarketEpisodes):
     """The paper's market (papers/000 section 3.2): observe the price, accumulate, distribute or hold.
 
-    Observation: float32 array (1,) holding the price p. Actions: :class:`Action`. Reward at price p:
+    Observation: float32 array (1,) holding the price p, bounded by ``prices.support()`` (finite for
+    the sine without noise). Actions: :class:`Action`. Reward at price p:
     accumulate (m - p) - cost, distribute (p - m) - cost, hold -hold_penalty, with m =
     ``reference_price`` (hidden from the agent; by default the stationary mean of ``prices``, which the
     mean of the paper's training prices estimates). The reward is computed from the float32 price the
@@ -219,7 +225,8 @@ class MarketEnv(_MarketEpisodes):
         super().__init__(prices, episode_length, cost, hold_penalty)
         self.reference_price = (prices.mean if reference_price is None
                                 else checks.real(reference_price, "reference_price", "MarketEnv"))
-        self.observation_space = spaces.Box(-np.inf, np.inf, shape=(1,), dtype=np.float32)
+        low, high = prices.support()
+        self.observation_space = spaces.Box(low, high, shape=(1,), dtype=np.float32)
 
     def reward(self, price, action):
         """Reward of ``action`` at ``price``: scalars, or NumPy arrays of one shape (float64 result).
@@ -264,8 +271,9 @@ class InventoryMarketEnv(_MarketEpisodes):
         super().__init__(prices, episode_length, cost, hold_penalty)
         self.capacity = checks.integer(capacity, "capacity", "InventoryMarketEnv", low=1)
         self.invalid_penalty = checks.real(invalid_penalty, "invalid_penalty", "InventoryMarketEnv", low=0)
-        self.observation_space = spaces.Box(np.array([-np.inf, 0.0], dtype=np.float32),
-                                            np.array([np.inf, self.capacity], dtype=np.float32),
+        low, high = prices.support()
+        self.observation_space = spaces.Box(np.array([low, 0.0], dtype=np.float32),
+                                            np.array([high, self.capacity], dtype=np.float32),
                                             dtype=np.float32)
         self._position = 0
 

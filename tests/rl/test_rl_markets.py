@@ -1,6 +1,4 @@
 """Market environments: Gymnasium API, the paper's rewards, inventory bookkeeping, seeding, errors."""
-import importlib
-import sys
 import warnings
 
 import numpy as np
@@ -151,10 +149,3 @@ def test_numpy_integer_actions_are_accepted():
     env.reset(seed=0)
     assert env.step(np.int64(Action.HOLD))[1] == -0.1
     assert env.step(np.array(Action.HOLD))[1] == -0.1
-
-
-def test_missing_gymnasium_names_the_rl_extra(monkeypatch):
-    monkeypatch.setitem(sys.modules, "gymnasium", None)          # makes `import gymnasium` fail
-    monkeypatch.delitem(sys.modules, "minidl.rl.markets")         # restored after the test
-    with pytest.raises(ImportError, match=r"pip install 'minidl\[rl\]'"):
-        importlib.import_module("minidl.rl.markets")

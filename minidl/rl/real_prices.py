@@ -1,0 +1,428 @@
+"""The OneNow pipeline on a real price series, judged on a later period it never saw.
+
+One seed's whole pipeline is :func:`trial` (settings, seed) -> records, a pure function: it reads the
+series, splits it by time (:meth:`PriceSeries.split`), and
+
+1. for every candidate window W of the trailing reference, learns a Q-table by Q-learning on the fit
+   period [Dworakowski 2019, section 4.3.2] and scores its greedy policy on the validation period; the
+   best W is kept (no choice ever looks at the test period);
+2. regresses that Q-table with a ReLU network under training stochasticity [Dworakowski 2019, section
+   5.1.2], tracking the singular values of the output layer every epoch (the figures of the simulated
+   markets, section 5.4), with the validation period as the held-out set;
+3. plays the greedy policies of the Q-table and of the network on every period against hold-only,
+   random, and the hindsight bound: the best action at each tick knowing that tick's reward, an upper
+   bound and not a policy.
+
+A policy's score on a period is its return per step and its fraction of the bound (its return over the
+bound's). :func:`period_statistics` describes how the periods differ; :func:`report` turns the records
+of several seeds into Markdown with Student-t intervals over seeds; :func:`run` runs seeds and writes
+records.json and report.md.
+
+The series is a single path: seeds vary the exploration, the initialization and the random baseline,
+never the prices, so intervals over seeds measure how much the result depends on the learning's
+randomness on this one path, not how it would fare on other paths.
+"""
+import json
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from matplotlib.figure import Figure
+from scipy import stats
+
+from minidl import checks, files
+from minidl.analysis import plots
+from minidl.rl.deep_q import QNetwork, regress_q
+from minidl.rl.discretize import Discretizer, PriceGrid
+from minidl.rl.markets import Action
+from minidl.rl.series import MarketSignals, PriceSeries, SeriesMarketEnv, market_signals, reward_table
+from minidl.rl.tabular import greedy, q_learning
+
+SETTINGS = {
+    "prices": "googl", "reference": "trailing", "windows": [10, 20, 50],
+    "test_fraction": 0.25, "gap": 0, "validation_fraction": 0.2, "cost": 0.5, "hold_penalty": 0.05,
+    "bins": 20, "gamma": 0.9, "episodes": 500, "episode_length": 50, "alpha": 0.5, "alpha_decay": 0.7,
+    "epsilon_decay": 0.99, "hidden": 25, "lr": 0.01, "momentum": 0.9, "epochs": 200,
+    "stochasticity_rates": [0.0, 0.25, 0.5, 0.75], "seeds": 10, "quick": False,
+}
+QUICK = {"episodes": 150, "epochs": 40, "stochasticity_rates": [0.0, 0.5], "seeds": 3, "quick": True}
+POLICIES = ("q_learning", "network", "hold", "random", "hindsight")
+LEARNED = ("q_learning", "network")
+PERIODS = ("fit", "validation", "test")
+
+
+def settings(prices, quick=False, **overrides):
+    """The settings of a run on ``prices`` (a source for PriceSeries.load): SETTINGS, then QUICK when
+    ``quick``, then ``overrides`` (unknown names refused).
+
+    Raises:
+        ValueError: an override that is not a setting.
+    """
+    unknown = sorted(set(overrides) - set(SETTINGS))
+    if unknown:
+        raise ValueError(f"real_prices.settings: overrides must be among {sorted(SETTINGS)}, got {unknown}")
+    return {**SETTINGS, **(QUICK if quick else {}), **overrides, "prices": prices}
+
+
+def period_statistics(prices, period, fit_mean):
+    """How one period of ``prices`` behaves: a JSON-able dict.
+
+    Keys: start, stop (ticks), steps, mean (price), volatility (standard deviation of the log return
+    per step), trend (mean log return per step), growth (last price / first price), above_fit_mean
+    (share of prices above ``fit_mean``, the paper's constant m).
+    """
+    window = np.asarray(prices, dtype=np.float64)[period.start:period.stop]
+    returns = np.diff(np.log(window))
+    return {"start": period.start, "stop": period.stop, "steps": len(period), "mean": float(window.mean()),
+            "volatility": float(returns.std(ddof=1)), "trend": float(returns.mean()),
+            "growth": float(window[-1] / window[0]), "above_fit_mean": float(np.mean(window > fit_mean))}
+
+
+def lag_one_autocorrelation(values):
+    """Correlation of consecutive values (0 for i.i.d. draws, near 1 for a slow series)."""
+    values = np.asarray(values, dtype=np.float64)
+    return float(np.corrcoef(values[:-1], values[1:])[0, 1])
+
+
+def _ticks(period, first):
+    """The ticks a policy acts on in ``period``: from the first with a reference, all but the last."""
+    return range(max(period.start, first), period.stop - 1)
+
+
+def _observed(signals, ticks):
+    """(n, 1) float32 observations at ``ticks``, exactly as the environment shows them."""
+    return signals.observations[ticks.start:ticks.stop, None].astype(np.float32)
+
+
+def _discretizer(observations, n_bins):
+    """Equal-width bins between the 1st and 99th percentiles of the fit period's observations."""
+    low, high = np.percentile(observations, [1.0, 99.0])
+    return Discretizer(PriceGrid(low, high, n_bins))
+
+
+def _learn_q(config, signals, periods, seed):
+    env = SeriesMarketEnv(signals, range(max(periods.fit.start, signals.first), periods.fit.stop),
+                          config["episode_length"], config["cost"], config["hold_penalty"])
+    fit_ticks = _ticks(periods.fit, signals.first)
+    discretizer = _discretizer(_observed(signals, fit_ticks), config["bins"])
+    result = q_learning(env, discretizer, config["episodes"], config["gamma"], alpha=config["alpha"],
+                        alpha_decay=config["alpha_decay"], epsilon_decay=config["epsilon_decay"], seed=seed)
+    return env, discretizer, result.q
+
+
+def _score(rewards, actions):
+    """(return per step, total) of ``actions`` (n,) on the reward table rows ``rewards`` (n, 3)."""
+    earned = rewards[np.arange(actions.size), actions]
+    return float(earned.mean()), float(earned.sum())
+
+
+def _evaluate(env, signals, periods, policies, seed):
+    """One row per policy and period: return per step, fraction of the bound, share of trades."""
+    rows = []
+    random_actions = np.random.default_rng(seed)
+    for name, period in periods.named().items():
+        ticks = _ticks(period, signals.first)
+        observations = _observed(signals, ticks)
+        rewards = env.rewards[ticks.start:ticks.stop]
+        actions = {"hold": np.full(len(ticks), int(Action.HOLD)),
+                   "random": random_actions.integers(len(Action), size=len(ticks)),
+                   "hindsight": np.argmax(rewards, axis=1)}
+        actions.update({key: policy(observations) for key, policy in policies.items()})
+        _, bound = _score(rewards, actions["hindsight"])
+        for policy in POLICIES:
+            per_step, total = _score(rewards, actions[policy])
+            rows.append({"policy": policy, "period": name, "steps": len(ticks), "return_per_step": per_step,
+                         "fraction_of_bound": total / bound,
+                         "trades": float(np.mean(actions[policy] != Action.HOLD))})
+    return rows
+
+
+@dataclass
+class Learned:
+    """What :func:`learn` learned on the training part of a series.
+
+    Attributes: signals (MarketSignals of the chosen window), discretizer, q (S, 3) Q-table of the fit
+    period, fits ({stochasticity rate: QRegression}), network (the QNetwork of the first rate), choices
+    ([(validation return per step, window)] per candidate), chosen (index into choices), env (the
+    SeriesMarketEnv of the fit period).
+    """
+    signals: MarketSignals
+    discretizer: Discretizer
+    q: np.ndarray
+    fits: dict
+    network: QNetwork
+    choices: list
+    chosen: int
+    env: SeriesMarketEnv
+
+
+def learn(config, prices, periods, seed):
+    """Everything learned from ``prices`` (T,) for one seed, from the fit and validation periods only.
+
+    For every candidate window (``config["windows"]``; the constant reference has one candidate) a
+    Q-table is learned by Q-learning on the fit period and its greedy policy scored on the validation
+    period; the best window is kept (ties to the first), and its Q-table regressed by a network at
+    every rate of ``config["stochasticity_rates"]`` with the validation period as the held-out set.
+    Returns a :class:`Learned`.
+    """
+    q_seed, net_seed = (int(s) for s in np.random.default_rng(seed).integers(2**31, size=2))
+    windows = config["windows"] if config["reference"] == "trailing" else [None]
+    candidates = []
+    for window in windows:
+        signals = market_signals(prices, periods.fit.stop, config["reference"], window)
+        env, discretizer, q = _learn_q(config, signals, periods, q_seed)
+        ticks = _ticks(periods.validation, signals.first)
+        table_actions = greedy(q)[discretizer(_observed(signals, ticks))]
+        score, _ = _score(env.rewards[ticks.start:ticks.stop], table_actions)
+        candidates.append((score, window, signals, env, discretizer, q))
+    chosen = max(range(len(candidates)), key=lambda i: candidates[i][0])      # ties to the first
+    _, _, signals, env, discretizer, q = candidates[chosen]
+
+    def data(period):
+        ticks = _ticks(period, signals.first)
+        x = _observed(signals, ticks)
+        return x, q[discretizer(x)]
+
+    fits = {rate: regress_q(*data(periods.fit), *data(periods.validation), hidden=(config["hidden"],),
+                            stochasticity=rate, lr=config["lr"], momentum=config["momentum"],
+                            epochs=config["epochs"], seed=net_seed)
+            for rate in config["stochasticity_rates"]}
+    return Learned(signals=signals, discretizer=discretizer, q=q, fits=fits,
+                   network=fits[config["stochasticity_rates"][0]].network,
+                   choices=[(score, window) for score, window, *_ in candidates], chosen=chosen, env=env)
+
+
+def trial(config, seed):
+    """One seed's whole pipeline on the series ``config["prices"]``: JSON-able records.
+
+    ``config`` holds the keys of SETTINGS. :func:`learn` learns on the training part, then every
+    policy plays every period. Returns a dict of lists of rows:
+        periods: per period (fit, validation, test) its :func:`period_statistics`, the lag-1
+            autocorrelation of the chosen observation and the hindsight bound per step the paper's
+            constant m would give;
+        choices: per candidate window, the validation return per step of the Q-learning policy, and
+            whether it was chosen;
+        epochs: per stochasticity rate and epoch, the output layer's (layer "output") sigma_max, sigma_min and
+            condition number, train_mse and validation_mse of the network regressing the Q-table;
+        evaluation: per policy and period, return per step, fraction of the bound, share of trades.
+    Every row carries the seed. Nothing from the test period reaches training: the reward scale, the
+    constant m, the bins and the network's input scaling come from the fit period, the choice of W from
+    the validation period.
+    """
+    seed = checks.integer(seed, "seed", "real_prices.trial", low=0)
+    series = PriceSeries.load(config["prices"])
+    periods = series.split(config["test_fraction"], config["gap"], config["validation_fraction"])
+    learned = learn(config, series.prices, periods, seed)
+    signals, fits = learned.signals, learned.fits
+    policies = {"q_learning": lambda x: greedy(learned.q)[learned.discretizer(x)],
+                "network": lambda x: np.argmax(learned.network.predict(x), axis=1)}
+    random_seed = int(np.random.default_rng([seed, 1]).integers(2**31))
+
+    epochs = [{"seed": seed, "stochasticity": rate, "batch_size": result.batch_size, "layer": "output",
+               "epoch": record["epoch"],
+               "sigma_max": record["sigma_max"], "sigma_min": record["sigma_min"],
+               "condition_number": record["condition_number"], "train_mse": record.get("train_mse"),
+               "validation_mse": record["test_mse"]}
+              for rate, result in fits.items() for record in result.tracker.records(result.layer)]
+    constant = reward_table(market_signals(series.prices, periods.fit.stop, "constant").gains,
+                            config["cost"], config["hold_penalty"])
+    period_rows = []
+    for name, period in periods.named().items():
+        ticks = _ticks(period, signals.first)
+        row = period_statistics(series.prices, period, signals.mean)
+        row.update({"seed": seed, "period": name,
+                    "constant_m_bound_per_step": float(constant[ticks.start:ticks.stop].max(axis=1).mean()),
+                    "observation_autocorrelation": lag_one_autocorrelation(
+                        signals.observations[ticks.start:ticks.stop]),
+                    "first_time": None if series.times is None else series.times[period.start],
+                    "last_time": None if series.times is None else series.times[period.stop - 1]})
+        period_rows.append(row)
+    return {
+        "periods": period_rows,
+        "choices": [{"seed": seed, "window": window, "validation_return_per_step": score,
+                     "chosen": i == learned.chosen} for i, (score, window) in enumerate(learned.choices)],
+        "epochs": epochs,
+        "evaluation": [dict(row, seed=seed)
+                       for row in _evaluate(learned.env, signals, periods, policies, random_seed)],
+    }
+
+
+def interval(values, confidence=0.95):
+    """(mean, half-width) of the Student-t interval of the mean of ``values`` (df = n - 1);
+    the half-width is NaN for a single value (spread undefined)."""
+    values = np.asarray(values, dtype=np.float64)
+    if values.size < 2:
+        return float(values.mean()), math.nan
+    half = stats.t.ppf(0.5 + confidence / 2, values.size - 1) * values.std(ddof=1) / math.sqrt(values.size)
+    return float(values.mean()), float(half)
+
+
+def _format(mean, half, digits=4):
+    spread = "spread undefined" if math.isnan(half) else f"[{mean - half:.{digits}f}, {mean + half:.{digits}f}]"
+    return f"{mean:.{digits}f} {spread}"
+
+
+def _by_seed(rows, **match):
+    """{seed: row} of the rows matching every key of ``match``."""
+    return {row["seed"]: row for row in rows if all(row[k] == v for k, v in match.items())}
+
+
+def report(config, records):
+    """Markdown report of the trials ``records`` (a list of :func:`trial` results, one per seed).
+
+    It states why the i.i.d. assumption fails on the series and what that does to the tabular optimum,
+    how the periods differ, how each policy scores on the test period with Student-t 95 % intervals
+    over seeds, whether the learned policies beat hold-only and random (paired by seed), why the
+    constant m misleads on a trend, and how the output layer's conditioning moved.
+    """
+    rows = {key: [row for record in records for row in record[key]] for key in records[0]}
+    n = len(records)
+    first = _by_seed(rows["periods"], period="fit")
+    periods = {name: next(row for row in rows["periods"] if row["period"] == name) for name in PERIODS}
+    lines = [f"# OneNow on real prices: {config['prices']}", ""]
+    if config["quick"]:
+        lines += ["**Quick run: a smoke test of the pipeline, too small for conclusions; no verdicts are "
+                  "drawn.**", ""]
+    lines += [f"Reference price: **{config['reference']}**; {n} seeds; cost {config['cost']} and waiting "
+              f"penalty {config['hold_penalty']} in units of S, the fit period's standard deviation of the "
+              "price's deviation from its reference. The reward is the paper's: the deviation of the price "
+              "from its reference at the moment of a trade, not the profit of a position, so beating "
+              "hold-only means trading when the price is far from its reference, not making money. Seeds vary the exploration, the initialization and "
+              "the random baseline, never the prices: the intervals measure the learning's randomness "
+              "on this one path.", "",
+              "## No exact MDP here", "",
+              "The paper's markets draw i.i.d. prices, so the price bin is a Markov state and value "
+              "iteration on the exactly known MDP gives the optimum [Dworakowski 2019, section 4.3.2]. "
+              "A real series is one path in time: consecutive observations are strongly correlated (lag-1 "
+              "autocorrelation of the observation: "
+              + ", ".join(f"{name} {periods[name]['observation_autocorrelation']:.3f}" for name in PERIODS)
+              + "; 0 for i.i.d. draws), and under the trailing reference the reward also depends on the "
+              "current volatility, which the agent does not observe. No MDP describes the market exactly, "
+              "so a tabular \"optimum\" would be the optimum of a model that does not hold and means "
+              "nothing here. The yardstick is the hindsight bound instead: the best action at each tick "
+              "knowing that tick's reward, an upper bound that no policy can be expected to reach.", "",
+              "## The periods", "",
+              "Split by time; every choice uses the validation period, the test period is played once "
+              "at the end.", "",
+              "| period | first | last | steps | mean price | volatility (log return sd per step) | "
+              "trend (mean log return per step) | growth (last / first) | share above the fit mean m |",
+              "|---|---|---|---|---|---|---|---|---|"]
+    for name in PERIODS:
+        p = periods[name]
+        lines.append(f"| {name} | {p['first_time']} | {p['last_time']} | {p['steps']} | {p['mean']:.4g} | "
+                     f"{p['volatility']:.4g} | {p['trend']:.3g} | {p['growth']:.3f} | "
+                     f"{p['above_fit_mean']:.2f} |")
+    fit, test = periods["fit"], periods["test"]
+    lines += ["", f"The test period's mean price is {test['mean'] / fit['mean']:.2f}x the fit period's, its "
+              f"volatility {test['volatility'] / fit['volatility']:.2f}x, its trend {test['trend']:.3g} per step "
+              f"against {fit['trend']:.3g}.", "",
+              "## Choices on the validation period", "",
+              "| window W | validation return per step (mean over seeds) | chosen by seeds |", "|---|---|---|"]
+    for window in dict.fromkeys(row["window"] for row in rows["choices"]):
+        chosen = [row for row in rows["choices"] if row["window"] == window]
+        mean = np.mean([row["validation_return_per_step"] for row in chosen])
+        lines.append(f"| {window if window is not None else 'constant m'} | {mean:.4f} | "
+                     f"{sum(row['chosen'] for row in chosen)} of {len(chosen)} |")
+    lines += ["", "## The test period", "",
+              "Mean over seeds with its Student-t 95 % interval (df = n - 1).", "",
+              "| policy | return per step | fraction of the hindsight bound | share of steps trading |",
+              "|---|---|---|---|"]
+    for policy in POLICIES:
+        scores = list(_by_seed(rows["evaluation"], policy=policy, period="test").values())
+        lines.append(f"| {policy} | {_format(*interval([s['return_per_step'] for s in scores]))} | "
+                     f"{_format(*interval([s['fraction_of_bound'] for s in scores]), 3)} | "
+                     f"{np.mean([s['trades'] for s in scores]):.2f} |")
+    lines += ["", "Paired by seed, return per step on the test period:", "",
+              "| difference | mean [95 % interval] | verdict |", "|---|---|---|"]
+    for learned in LEARNED:
+        for baseline in ("hold", "random"):
+            a = _by_seed(rows["evaluation"], policy=learned, period="test")
+            b = _by_seed(rows["evaluation"], policy=baseline, period="test")
+            mean, half = interval([a[s]["return_per_step"] - b[s]["return_per_step"] for s in sorted(a)])
+            verdict = ("none (quick run)" if config["quick"] else "spread undefined" if math.isnan(half)
+                       else f"beats {baseline}" if mean - half > 0 else f"loses to {baseline}"
+                       if mean + half < 0 else "inconclusive")
+            lines.append(f"| {learned} - {baseline} | {_format(mean, half)} | {verdict} |")
+    lines += ["", "The same policies on every period (mean over seeds):", "",
+              "| policy | fit | validation | test |", "|---|---|---|---|"]
+    for policy in POLICIES:
+        means = [np.mean([r["return_per_step"] for r in _by_seed(rows["evaluation"], policy=policy,
+                                                                  period=name).values()]) for name in PERIODS]
+        lines.append(f"| {policy} | " + " | ".join(f"{m:.4f}" for m in means) + " |")
+    lines += ["", "## Why the constant m misleads on a trend", "",
+              "The paper's reward measures the price against m, the mean of the training prices. On a "
+              f"trending series m is stale: here {test['above_fit_mean']:.0%} of the test prices lie above "
+              f"the fit period's mean (growth over the test period {test['growth']:.2f}x, over the fit "
+              f"period {fit['growth']:.2f}x). Under a constant m \"distribute\" then pays at almost every "
+              "test tick whatever the timing, so a policy that learned to sell at high prices looks "
+              "excellent while it only rides the drift, and the reward no longer says anything about "
+              "choosing the moment. Under a constant m the hindsight bound per step would be "
+              + ", ".join(f"{periods[name]['constant_m_bound_per_step']:.3f} on the {name} period"
+                          for name in PERIODS) + ": it follows how far the period's prices drifted "
+              "from m, not how well the moments were chosen."
+              " The trailing reference (the mean of the last W prices, known at "
+              "time t) measures each price against its recent past and keeps the reward about timing.",
+              "", "## The output layer of the Q network", "",
+              "Condition number (sigma_max / sigma_min) of the output layer [Dworakowski 2019, section 5.4], "
+              "mean over seeds:", "",
+              "| stochasticity | batch size | initial | final | validation mse (final) |", "|---|---|---|---|---|"]
+    for rate in config["stochasticity_rates"]:
+        epoch_rows = [row for row in rows["epochs"] if row["stochasticity"] == rate]
+        last = max(row["epoch"] for row in epoch_rows)
+        initial = np.mean([row["condition_number"] for row in epoch_rows if row["epoch"] == 0])
+        final = [row for row in epoch_rows if row["epoch"] == last]
+        lines.append(f"| {rate:g} | {epoch_rows[0]['batch_size']} | {initial:.3f} | "
+                     f"{np.mean([row['condition_number'] for row in final]):.3f} | "
+                     f"{np.mean([row['validation_mse'] for row in final]):.4g} |")
+    lines += ["", f"Seeds: {sorted(first)}. No number in this report was tuned on the test period.", ""]
+    return "\n".join(lines)
+
+
+def figures(config, records):
+    """{file name: matplotlib Figure} of the trials ``records`` (a list of :func:`trial` results).
+
+    - conditioning.png: sigma_max, sigma_min and the condition number of the output layer per epoch,
+      one line per stochasticity rate, for the first seed [Dworakowski 2019, figures 14-15];
+    - test_period.png: return per step of every policy on every period, mean over the seeds with its
+      Student-t 95 % interval.
+    """
+    first = records[0]["epochs"][0]["seed"]
+    runs = {f"s = {rate:g}": [row for row in records[0]["epochs"] if row["stochasticity"] == rate]
+            for rate in config["stochasticity_rates"]}
+    conditioning = plots.singular_values_vs_epochs(
+        runs, title=f"{config['prices']}: output layer of the Q network, seed {first}")
+    scores = Figure(figsize=(8, 4.2), layout="constrained")
+    ax = scores.subplots()
+    rows = [row for record in records for row in record["evaluation"]]
+    width = 0.8 / len(PERIODS)
+    for k, period in enumerate(PERIODS):
+        bars = [interval([row["return_per_step"] for row in rows
+                          if row["policy"] == policy and row["period"] == period]) for policy in POLICIES]
+        ax.bar(np.arange(len(POLICIES)) + (k - 1) * width, [mean for mean, _ in bars], width,
+               yerr=[0.0 if math.isnan(half) else half for _, half in bars], capsize=3, label=period)
+    ax.axhline(0.0, color="0.5", linewidth=0.8)
+    ax.set_xticks(np.arange(len(POLICIES)), POLICIES)
+    ax.set(ylabel="return per step (units of S)", title=f"{config['prices']}, {config['reference']} reference: "
+                                                        f"mean over {len(records)} seeds, 95 % t interval")
+    ax.legend(fontsize="small")
+    return {"conditioning.png": conditioning, "test_period.png": scores}
+
+
+def run(prices, out, seeds=None, quick=False, **overrides):
+    """Run :func:`trial` for seeds 0..n-1 (n = ``seeds`` or the settings' count) on ``prices`` and write
+    ``out``/records.json (settings and every trial's records), ``out``/report.md and the
+    :func:`figures`, atomically.
+
+    Returns the report (str).
+    """
+    config = settings(prices, quick, **overrides)
+    if seeds is not None:
+        config["seeds"] = checks.integer(seeds, "seeds", "real_prices.run", low=1)
+    records = [trial(config, seed) for seed in range(config["seeds"])]
+    text = report(config, records)
+    files.write_atomically(f"{out}/records.json", json.dumps({"settings": config, "trials": records}, indent=1))
+    files.write_atomically(f"{out}/report.md", text)
+    for name, figure in figures(config, records).items():
+        files.write_atomically(f"{out}/{name}",
+                               lambda stream, figure=figure: figure.savefig(stream, format="png", dpi=100))
+    return text

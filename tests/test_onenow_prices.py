@@ -1,0 +1,115 @@
+"""`minidl onenow --prices SERIES`: the real-series pipeline through the engine, on both bundled series
+and a CSV path:column; stored trials, resumable, the report built from them; bad series refused."""
+import csv
+import json
+
+import numpy as np
+import pytest
+
+from minidl.experiments import cli, onenow, onenow_prices, stats
+from minidl.rl import real_prices
+
+SMALL = ["--quick", "--no-progress", "--seeds", "2", "--windows", "10", "--episodes", "30", "--epochs", "5",
+         "--episode-length", "20"]
+FILES = ["settings.json", "trials", "summary.json", "report.md", "README.md", "periods.csv", "scores.csv",
+         "choices.csv", "conditioning.csv", "evaluation.csv", "epochs.csv", "conditioning.png", "test_period.png"]
+
+
+def _run(tmp_path, source, *flags):
+    out = tmp_path / "run"
+    assert cli.main(["onenow", "--prices", source, *SMALL, *flags, "--out", str(out)]) == 0
+    return out
+
+
+def _rows(path):
+    with open(path, newline="") as stream:
+        return list(csv.DictReader(stream))
+
+
+@pytest.mark.parametrize("series, test_row", [
+    ("googl", "| test | 2016-05-06 | 2018-08-29 | 584 |"),
+    ("eurusd", "| test | 29.09.2017 10:00:00.000 | 29.12.2017 21:00:00.000 | 1556 |"),
+])
+def test_a_bundled_series_runs_through_the_engine(tmp_path, capsys, series, test_row):
+    out = _run(tmp_path, series)
+    assert sorted(path.name for path in out.iterdir()) == sorted(FILES)
+    assert sorted(path.name for path in (out / "trials").iterdir()) == \
+        [f"part=series,prices={series},seed={seed}.json" for seed in (0, 1)]
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["smoke_run"] and len(summary["claims"]) == 4
+    assert {claim["verdict"] for claim in summary["claims"]} == {stats.NOT_JUDGED}
+    report = (out / "report.md").read_text()
+    assert report.startswith(f"# OneNow on real prices: {series}") and "Smoke run" in report
+    assert test_row in report
+    for text in ("No MDP describes this market exactly", "The test period's mean price is",
+                 "The paper's constant m", "## The policies on the test period"):
+        assert text in report
+    scores = {row["policy"]: row for row in _rows(out / "scores.csv")}
+    assert set(scores) == set(real_prices.POLICIES) and float(scores["hindsight"]["fraction_of_bound"]) == 1.0
+    assert float(scores["hold"]["return_per_step"]) == pytest.approx(-0.05)
+    for png in ("conditioning.png", "test_period.png"):
+        assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert capsys.readouterr().out.startswith("onenow: 4 claim(s), not judged (smoke run).")
+
+
+def test_a_csv_column_runs_and_resumes(tmp_path):
+    prices = 50.0 * np.exp(np.cumsum(0.01 * np.random.default_rng(0).standard_normal(500)))
+    path = tmp_path / "walk.csv"
+    path.write_text("Day,Close\n" + "".join(f"d{i},{float(p)!r}\n" for i, p in enumerate(prices)))
+    out = _run(tmp_path, f"{path}:Close", "--seeds", "3")
+    trials = sorted((out / "trials").iterdir())
+    assert len(trials) == 3
+    report = (out / "report.md").read_text()
+    kept = {trial.name: trial.stat().st_mtime_ns for trial in trials[:-1]}
+    lost = json.loads(trials[-1].read_text())
+    trials[-1].unlink()                                          # an interrupted run: one trial missing
+    _run(tmp_path, f"{path}:Close", "--seeds", "3")
+    assert (out / "report.md").read_text() == report             # the same report
+    assert {name: (out / "trials" / name).stat().st_mtime_ns for name in kept} == kept    # not recomputed
+    assert json.loads(trials[-1].read_text())["records"] == lost["records"]                # the same bits
+    assert "| test | d375 | d499 | 125 |" in report
+
+
+def test_claims_are_judged_on_the_stored_returns():
+    records = []
+    for seed, (learned, random) in enumerate([(0.30, -0.3), (0.32, -0.2), (0.31, -0.4)]):
+        rows = [{"seed": seed, "policy": policy, "period": "test", "return_per_step": value}
+                for policy, value in {"q_learning": learned, "network": -0.2 - 0.01 * seed, "hold": -0.05,
+                                      "random": random}.items()]
+        records += rows
+    settings = {"prices": "x.csv:Close", "quick": False}
+    claims = {claim.effect: claim for claim in onenow_prices._claims(settings, records)}
+    assert claims["return per step, q_learning - hold"].verdict == stats.HOLDS
+    assert claims["return per step, network - hold"].verdict == stats.DOES_NOT_HOLD
+    assert claims["return per step, q_learning - random"].verdict == stats.HOLDS
+    assert claims["return per step, network - random"].n == 3
+    smoke = onenow_prices._claims(dict(settings, quick=True), records)
+    assert {claim.verdict for claim in smoke} == {stats.NOT_JUDGED}
+
+
+@pytest.mark.parametrize("source, message", [
+    ("{path}:Open", "--prices {path}:Open: "),
+    ("nothing", "--prices nothing: PriceSeries.load: source must be one of"),
+    ("{missing}:Close", "--prices {missing}:Close: "),
+])
+def test_a_bad_series_is_refused_before_any_work(tmp_path, capsys, source, message):
+    path, missing = tmp_path / "p.csv", tmp_path / "missing.csv"
+    path.write_text("Day,Close\n" + "".join(f"d{i},{10 + i}\n" for i in range(300)))
+    source, message = source.format(path=path, missing=missing), message.format(path=path, missing=missing)
+    assert cli.main(["onenow", "--prices", source, "--quick", "--out", str(tmp_path / "out")]) == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
+def test_the_command_flags_reach_the_pipeline():
+    from minidl.experiments import engine
+    settings = engine.settings_of(onenow.EXPERIMENT, prices="googl", reference="constant", windows=[5],
+                                  bins=7, episodes=12, epochs=3, gap=4)
+    config = onenow_prices.config(settings)
+    assert (config["reference"], config["windows"], config["bins"], config["episodes"], config["epochs"],
+            config["gap"]) == ("constant", [5], 7, 12, 3, 4)
+    assert config["stochasticity_rates"] == real_prices.SETTINGS["stochasticity_rates"] and not config["quick"]
+    quick = onenow_prices.config(engine.settings_of(onenow.EXPERIMENT, prices="eurusd", quick=True))
+    assert quick["bins"] == real_prices.SETTINGS["bins"] and quick["episodes"] == real_prices.QUICK["episodes"]
+    assert quick["stochasticity_rates"] == real_prices.QUICK["stochasticity_rates"]
+    assert onenow.plan(settings) == [({"part": "series", "prices": "googl"}, seed) for seed in range(10)]
