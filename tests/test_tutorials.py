@@ -82,6 +82,24 @@ def test_notebook_is_a_lesson(path):
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_graders_print_the_expected_size_and_assert(path):
+    cells = nbformat.read(path, as_version=4).cells
+    for index, cell in enumerate(cells):
+        if tagged(cell, "grader"):
+            assert "should be" in cell.source and "assert" in cell.source, (
+                f"{path.name}: grader cell {index} should print its error with the size it should have "
+                f"('... (should be below 1e-8)') and assert it")
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_papers_are_cited_by_key_not_by_path(path):
+    text = " ".join(cell.source for cell in nbformat.read(path, as_version=4).cells)
+    for pattern in ("papers/", "reference/"):
+        assert pattern not in text, (f"{path.name} cites a file ('{pattern}'); cite papers by their key in "
+                                     f"docs/references.md, e.g. [Dworakowski 2019, eq. 21]")
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_committed_student_version_is_current(path):
     student = make_student.STUDENT / path.name
     assert student.exists(), f"{student} is missing; run python tutorials/make_student.py"
