@@ -127,7 +127,7 @@ def test_student_graders_fail_on_the_blanks(path, tmp_path, monkeypatch):
 
 def test_blank_out_replaces_each_region_by_a_raise():
     source = ("def step(v, g, mu):\n    v = v.copy()\n    # BEGIN SOLUTION: the velocity\n    v = mu * v + g\n"
-              "    # END SOLUTION\n    return v\nx = 1\n# BEGIN SOLUTION\ny = x\n# END SOLUTION\nprint(y)")
+              "    # END SOLUTION\n    return v\nx = 1\n### BEGIN SOLUTION\ny = x\n### END SOLUTION\nprint(y)")
     assert make_student.blank_out(source) == (
         "def step(v, g, mu):\n    v = v.copy()\n    raise NotImplementedError('blank: the velocity')\n    return v\n"
         f"x = 1\nraise NotImplementedError('blank: {make_student.DEFAULT_HINT}')\nprint(y)")

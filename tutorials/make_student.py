@@ -2,7 +2,8 @@
 
 The notebooks in tutorials/ are the solved ones. A blank is a code cell tagged "solution" (an nbformat cell tag,
 the convention of nbgrader) in which the learner's part lies between a line `# BEGIN SOLUTION` and a line
-`# END SOLUTION`. The BEGIN line may say what to write after a colon:
+`# END SOLUTION` (nbgrader's `### BEGIN SOLUTION` is accepted too). The BEGIN line may say what to write after a
+colon:
 
     def velocity_step(v, g, mu):
         # BEGIN SOLUTION: the new velocity, mu * v + g
@@ -30,8 +31,8 @@ from minidl.files import write_atomically
 
 TUTORIALS = pathlib.Path(__file__).resolve().parent
 STUDENT = TUTORIALS / "student"
-BEGIN = re.compile(r"^(\s*)# BEGIN SOLUTION(?::\s*(.*\S))?\s*$")
-END = re.compile(r"^\s*# END SOLUTION\s*$")
+BEGIN = re.compile(r"^(\s*)#+ BEGIN SOLUTION(?::\s*(.*\S))?\s*$")  # nbgrader writes ### BEGIN SOLUTION
+END = re.compile(r"^\s*#+ END SOLUTION\s*$")
 DEFAULT_HINT = "write the part between the markers described in this cell"
 
 
