@@ -207,3 +207,10 @@ def test_fitted_q_iteration_checks_its_arguments():
     with pytest.raises(ValueError, match=r"fitted_q_iteration: batch_size must be an integer in \[1, 20\], got 21"):
         fitted_q_iteration(transitions, 0.5, 10, batch_size=21)
 
+
+
+def test_reported_test_mse_is_the_mean_squared_error_of_predict(market):
+    X, Y, X_test, Y_test = market["data"]
+    result = regress_q(X, Y, X_test, Y_test, epochs=3, seed=0)
+    mse = np.mean((result.network.predict(X_test) - Y_test) ** 2)
+    assert result.history[-1]["test_mse"] == pytest.approx(mse, rel=1e-6)
