@@ -6,7 +6,7 @@ from minidl import checks
 
 
 def linearly_separable(n, d, seed=0, margin=0.0, distribution="uniform", zero_one=False, w=None):
-    """Points labelled by a random perceptron through the origin (papers/001 section 3.2).
+    """Points labelled by a random perceptron through the origin [Liang 2019, section 3.2].
 
     w is drawn from N(0, I_d) and scaled to unit length (or given, for a second set from the same
     distribution, e.g. a test set drawn with another seed). The points are drawn from the uniform

@@ -1,6 +1,6 @@
-"""The OneNow data set: market states with the Q value of every action (papers/000 sections 3.2, 5.4).
+"""The OneNow data set: market states with the Q value of every action [Dworakowski 2019, sections 3.2, 5.4].
 
-The paper's data files were never published (reference/onenow.md), so this module simulates them:
+The paper's data files were never published (docs/onenow.md), so this module simulates them:
 
 1. :func:`solve_market` learns a market's Q-table, exactly by value iteration on the discretized MDP or
    model-free by Q-learning (the paper's way);

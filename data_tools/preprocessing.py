@@ -1,4 +1,4 @@
-"""Per-channel normalization and seeded augmentation of NCHW image batches (papers/000 section 3.1).
+"""Per-channel normalization and seeded augmentation of NCHW image batches [Dworakowski 2019, section 3.1].
 
 Nothing here mutates its input; augmentations draw from an explicit numpy Generator or int seed.
 """

@@ -1,6 +1,6 @@
 """Tiny ImageNet (cs231n, http://cs231n.stanford.edu/tiny-imagenet-200.zip) from its folder layout.
 
-papers/000 section 3.1: 200 classes, 500 training and 50 validation images each, 64x64 RGB. The
+[Dworakowski 2019, section 3.1]: 200 classes, 500 training and 50 validation images each, 64x64 RGB. The
 official test images carry no labels, so the official validation images serve as the test part here.
 """
 

@@ -1,6 +1,6 @@
 """Compression by truncated SVD: rank-k approximations of layers and Linear factorizations.
 
-papers/002 section 3.3 (Eckart-Young-Mirsky) and papers/000 section 6 ("relying on the principal
+[Heitmann 2019, section 3.3] (Eckart-Young-Mirsky) and [Dworakowski 2019, section 6] ("relying on the principal
 singular values"). With W = U S V^T and sigma_1 >= ... >= sigma_r, the best rank-k approximation in both
 the spectral and the Frobenius norm is
 
@@ -67,7 +67,7 @@ def elbow(curve):
 
 
 def elbow_rank(source):
-    """k at the elbow of the residual curve k -> ||W - W_k||_F over 1 <= k < r (papers/002 section 3.3).
+    """k at the elbow of the residual curve k -> ||W - W_k||_F over 1 <= k < r [Heitmann 2019, section 3.3].
 
     The curve needs at least 3 points, so the weight's shorter side must be at least 4.
     """

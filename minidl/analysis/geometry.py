@@ -1,6 +1,6 @@
 """The geometry of a layer's weight vectors: norms, cosine similarities and a similarity graph.
 
-papers/002 section 3.2. For W (m, n) with rows w_i (the units), W^ has the rows scaled to unit length
+[Heitmann 2019, section 3.2]. For W (m, n) with rows w_i (the units), W^ has the rows scaled to unit length
 and X = W^ W^^T holds the cosine similarities. The cosine distance 1 - X_ij lies in [0, 2] (0 colinear,
 1 orthogonal, 2 opposite) and a Gaussian turns it into an edge weight
 

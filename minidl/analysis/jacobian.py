@@ -1,6 +1,6 @@
 """The Data Jacobian Matrix of a ReLU network, built from its masks, and its stacked form, the EDJM.
 
-A ReLU network is, at each input x_i, exactly a linear system (papers/004 eq. 5-7, 10-11):
+A ReLU network is, at each input x_i, exactly a linear system [Wang 2016, eq. 5-7, 10-11]:
 
     f(x_i) = W_m D^i_{m-1} W_{m-1} ... D^i_1 W_1 x_i + b_i = DJM_i x_i + b_i,
 
@@ -110,7 +110,7 @@ def forward_masks(model, X):
 
     Returns:
         ForwardMasks(output (n, ...), layers, masks): masks[l] is the boolean (n, ...) mask of the
-        positive inputs of layer l for a ReLU (the diagonal of D^i_l, papers/004 eq. 7), the integer
+        positive inputs of layer l for a ReLU (the diagonal of D^i_l, [Wang 2016, eq. 7]), the integer
         (n, C, OH, OW) flat window position kh * KW + kw chosen by layer l for a MaxPool2d, else None.
     """
     layers = _layers(model, "forward_masks")
@@ -292,7 +292,7 @@ def _dtype(model, X, where):
 
 # --------------------------------------------------------------------- the Data Jacobian Matrix
 def djm(model, X, method="explicit", accumulate="auto", max_bytes=DEFAULT_MAX_BYTES):
-    """The Data Jacobian Matrix of every sample, DJM_i = d f(x_i) / d x_i (papers/004 eq. 8-10).
+    """The Data Jacobian Matrix of every sample, DJM_i = d f(x_i) / d x_i [Wang 2016, eq. 8-10].
 
     For a ReLU network DJM_i = W_m D^i_{m-1} W_{m-1} ... D^i_1 W_1 (eq. 10), the exact linear system of
     x_i (eq. 11: f(x_i) = DJM_i x_i + :func:`effective_bias`). The model runs in evaluation mode (dropout
@@ -370,7 +370,7 @@ def effective_bias(model, X, max_bytes=DEFAULT_MAX_BYTES):
     """The bias b_i of each sample's linear system: f(x_i) = DJM_i x_i + b_i exactly.
 
     The biases are carried through the masks of x_i: b_i = W_m D^i_{m-1} (... D^i_1 b_1 ...) + b_m, the
-    network run on a zero input with the masks of x_i frozen (papers/004 eq. 5-7 with biases). For a
+    network run on a zero input with the masks of x_i frozen ([Wang 2016, eq. 5-7] with biases). For a
     network without biases b_i = 0 and f(x_i) = DJM_i x_i (eq. 11).
 
     Args:
@@ -456,7 +456,7 @@ def _djm_autograd(model, X, max_bytes):
 # --------------------------------------------------------------------- the Extended DJM and its spectrum
 def edjm(model, X, **options):
     """The Extended Data Jacobian Matrices: for each output j, the rows DJM_i[j] stacked over the samples
-    (papers/004 section 3).
+    [Wang 2016, section 3].
 
     Args:
         model, X, options: as for :func:`djm` (method, accumulate, max_bytes).
@@ -494,7 +494,7 @@ def _by_largest(singular_values, where):
 
 
 def normalized_spectrum(singular_values):
-    """Each output's singular values divided by its largest, averaged over outputs (papers/004 figure 1).
+    """Each output's singular values divided by its largest, averaged over outputs [Wang 2016, figure 1].
 
     Args:
         singular_values: (d_out, k) from :func:`edjm_singular_values` (or (k,) for one output), each row
@@ -508,7 +508,7 @@ def normalized_spectrum(singular_values):
 
 
 def edjm_score(singular_values, percentile=90):
-    """The EDJM score of papers/004 eq. 12, averaged over outputs:
+    """The EDJM score of [Wang 2016, eq. 12], averaged over outputs:
 
         score_j = sum over sigma in S_j with sigma > eps_j of sigma / max(S_j),
 

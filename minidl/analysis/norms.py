@@ -1,14 +1,14 @@
 """Layer norms, normalized networks, weight perturbations and similarity to a reference solution.
 
-papers/001. A ReLU network without biases is positively homogeneous in each layer's weight:
+[Liang 2019]. A ReLU network without biases is positively homogeneous in each layer's weight:
 f(x; W_1 / rho_1, ..., W_L / rho_L) = f(x; W_1, ..., W_L) / (rho_1 ... rho_L) for rho_l > 0, because
 ReLU, max pooling and flattening commute with positive scaling. Dividing each layer by its Frobenius
 norm rho_l = ||W_l||_F therefore keeps every prediction (the argmax) and scales the outputs by
-1 / prod_l rho_l, while the cross-entropy of the normalized net changes (papers/001 section 4.2,
+1 / prod_l rho_l, while the cross-entropy of the normalized net changes ([Liang 2019, section 4.2],
 figures 4-2 to 4-7). With biases the same holds when b_l is divided by rho_1 ... rho_l, which
 :func:`normalize_layers` does.
 
-Perturbation (papers/001 section 3.5, figures 3-4 to 3-8): :class:`WeightPerturbation` adds
+Perturbation ([Liang 2019, section 3.5], figures 3-4 to 3-8): :class:`WeightPerturbation` adds
 N(0, std^2) noise to the weights at chosen epochs; :class:`CosineSimilarityTracker` follows
 cos(w, w_0) = <w_0, w> / (||w_0|| ||w||) between the flattened weights and a reference solution w_0.
 """
@@ -34,7 +34,7 @@ def layer_norms(model):
 
 
 def product_of_norms(model):
-    """prod_l ||W_l||_F over the Linear and Conv2d layers of ``model`` (papers/001 figure 4-7)."""
+    """prod_l ||W_l||_F over the Linear and Conv2d layers of ``model`` [Liang 2019, figure 4-7]."""
     return math.prod(layer_norms(model).values())
 
 
@@ -44,7 +44,7 @@ def normalize_layers(model):
     Each bias b_l is divided by rho_1 ... rho_l, the product of the norms up to its layer, so that the
     copy computes f(x) / prod_l rho_l exactly when the layers run in registration order with positively
     homogeneous operations between them (ReLU, pooling, flatten, dropout in evaluation). A bias-free
-    network (papers/001 section 4.2) only has its weights divided.
+    network [Liang 2019, section 4.2] only has its weights divided.
 
     Returns:
         (normalized model, product of the norms).
@@ -83,9 +83,9 @@ class WeightPerturbation:
 
     Args:
         std: standard deviation of the noise.
-        epochs: the epochs after which to perturb (papers/001 uses e.g. 25, 50, 75, 100, 150).
+        epochs: the epochs after which to perturb ([Liang 2019] uses e.g. 25, 50, 75, 100, 150).
         seed: seed of this callback's own backend generator (the training stream is not touched).
-        include_bias: perturb biases too (papers/001 perturbs "the weights and biases").
+        include_bias: perturb biases too ([Liang 2019] perturbs "the weights and biases").
 
     Attributes:
         applied: the epochs at which noise was added.
@@ -128,7 +128,7 @@ class CosineSimilarityTracker:
 
     Args:
         reference: a state_dict or a Module giving w_0 (copied now); or None to take w_0 from the model
-            itself, at the end of ``reference_epoch`` (papers/001 figure 3-8 uses epoch 20), or at the
+            itself, at the end of ``reference_epoch`` ([Liang 2019, figure 3-8] uses epoch 20), or at the
             start of training when ``reference_epoch`` is 0 (the default).
         include_bias: count biases as part of w.
 

@@ -1,4 +1,4 @@
-"""Figures of the spectral analysis (papers/000 figures 7-17, papers/002 figures 2-7).
+"""Figures of the spectral analysis ([Dworakowski 2019, figures 7-17], [Heitmann 2019, figures 2-7]).
 
 Every function draws with matplotlib's Agg canvas (no display, no pyplot state: safe on a headless
 machine and inside notebooks alike) and returns the Figure; given ``path`` it also saves a PNG there
@@ -115,7 +115,7 @@ def _legend(ax):
 # --------------------------------------------------------------------- training curves
 def conditioning_vs_accuracy(runs, layer=None, accuracy="val_accuracy", ax=None, path=None, title=None):
     """Accuracy (%) against the condition number (log axis), one line per run through the epochs, the
-    last epoch a larger dot (papers/000 figures 7 and 11). Epoch 0, which has no accuracy, is left out."""
+    last epoch a larger dot [Dworakowski 2019, figures 7 and 11]. Epoch 0, which has no accuracy, is left out."""
     figure, ax = _figure(ax)
     for run, records in _runs(runs).items():
         rows, name = _layer_rows(records, layer)
@@ -134,7 +134,7 @@ def conditioning_vs_accuracy(runs, layer=None, accuracy="val_accuracy", ax=None,
 def conditioning_change_vs_accuracy_change(runs, layer=None, accuracy="val_accuracy", ax=None,
                                            path=None, title=None):
     """Change of accuracy (percentage points) against change of conditioning between consecutive
-    recorded epochs, one point per epoch (papers/000 figure 8).
+    recorded epochs, one point per epoch [Dworakowski 2019, figure 8].
 
     The conditioning changes by orders of magnitude, so its change is measured in decades:
     log10 kappa(epoch) - log10 kappa(epoch - 1) (+1 is a tenfold rise).
@@ -156,7 +156,7 @@ def conditioning_change_vs_accuracy_change(runs, layer=None, accuracy="val_accur
 
 def singular_values_vs_epochs(runs, layer=None, axes=None, path=None, title=None):
     """Left: sigma_max (solid) and sigma_min (dashed) per epoch, log axis; right: the condition number
-    per epoch, log axis (papers/000 figures 9, 12 and 13). ``axes``: an optional pair of Axes."""
+    per epoch, log axis [Dworakowski 2019, figures 9, 12 and 13]. ``axes``: an optional pair of Axes."""
     if axes is None:
         figure = Figure(figsize=(11, 4.2))
         FigureCanvasAgg(figure)
@@ -182,7 +182,7 @@ def singular_values_vs_epochs(runs, layer=None, axes=None, path=None, title=None
 
 def singular_values_vs_conditioning(runs, layer=None, ax=None, path=None, title=None):
     """sigma_max (solid) and sigma_min (dashed) against the condition number, both log axes, one colour
-    per run (papers/000 figures 14-15)."""
+    per run [Dworakowski 2019, figures 14-15]."""
     figure, ax = _figure(ax)
     for run, records in _runs(runs).items():
         rows, name = _layer_rows(records, layer)
@@ -200,7 +200,7 @@ def singular_values_vs_conditioning(runs, layer=None, ax=None, path=None, title=
 
 def test_error_vs_conditioning(runs, layer=None, error="val_loss", ylabel=None, ax=None, path=None,
                                title=None):
-    """Test error against the condition number (log axis), one line per run (papers/000 figures 16-17).
+    """Test error against the condition number (log axis), one line per run [Dworakowski 2019, figures 16-17].
 
     error: the record key to plot (``val_loss`` for a regression), or a function of a record, such as
     ``lambda r: 100 * (1 - r["val_accuracy"])`` for a classification error in percent.
@@ -254,7 +254,7 @@ def spectrum_snapshots(runs, layer=None, epochs=None, count=6, ax=None, path=Non
 # --------------------------------------------------------------------- one weight matrix
 def esd_with_marchenko_pastur(source, bins=None, sigma=None, ax=None, path=None, title=None):
     """Histogram of the eigenvalues of X = W^T W / N (random_matrix conventions) with the fitted
-    Marchenko-Pastur density and its bulk edge lambda_+ (papers/002 figures 6-7); the title counts the
+    Marchenko-Pastur density and its bulk edge lambda_+ [Heitmann 2019, figures 6-7]; the title counts the
     spikes above the bulk. ``bins`` defaults to a third of the eigenvalues, between 10 and 60."""
     figure, ax = _figure(ax)
     fit = random_matrix.marchenko_pastur_fit(source, sigma)
@@ -273,7 +273,7 @@ def esd_with_marchenko_pastur(source, bins=None, sigma=None, ax=None, path=None,
 
 
 def unit_graph(source, sigma=0.5, threshold=0.5, seed=0, ax=None, path=None, title=None):
-    """The units of a layer as a graph (papers/002 section 3.2): node area by ||w_i||, an edge where the
+    """The units of a layer as a graph [Heitmann 2019, section 3.2]: node area by ||w_i||, an edge where the
     Gaussian adjacency of the cosine distance is at least ``threshold`` (darker for stronger)."""
     figure, ax = _figure(ax, figsize=(6, 6))
     adjacency = geometry.gaussian_adjacency(source, sigma, threshold)
@@ -293,7 +293,7 @@ def unit_graph(source, sigma=0.5, threshold=0.5, seed=0, ax=None, path=None, tit
 
 def pruning_curves(curves, ax=None, path=None, title=None):
     """Accuracy (%) against the number of units pruned, one line per criterion, with +-1 std bars where
-    the criterion is random (papers/002 figure 2). curves: :func:`minidl.analysis.pruning.pruning_curves`."""
+    the criterion is random [Heitmann 2019, figure 2]. curves: :func:`minidl.analysis.pruning.pruning_curves`."""
     figure, ax = _figure(ax)
     for criterion, curve in curves.items():
         std = numpy.asarray(curve.get("std", numpy.zeros_like(curve["accuracy"])))

@@ -1,11 +1,11 @@
 """Structured pruning of the units of a Linear layer: by magnitude, by frame potential, at random.
 
-papers/002 section 3.1. A unit i of a Linear layer with weight W (out, in) is its row w_i (and bias
+[Heitmann 2019, section 3.1]. A unit i of a Linear layer with weight W (out, in) is its row w_i (and bias
 entry b_i). Pruning it removes that row and bias entry and the matching column of the next Linear,
 giving a smaller model (not a mask); in an nn.Sequential of Linear, ReLU and Dropout layers this is
 exactly a model whose unit i always outputs 0 (:func:`mask_units` builds that masked model to compare).
 
-Greedy criteria, named as in papers/002 figure 2 by what they do to the pruned matrix:
+Greedy criteria, named as in [Heitmann 2019, figure 2] by what they do to the pruned matrix:
 
 - ``max_magnitude``: keep the Frobenius norm largest: remove the unit of smallest ||w_i|| first;
 - ``min_magnitude``: keep it smallest: remove the unit of largest ||w_i|| first;
@@ -35,7 +35,7 @@ def _normalized_rows(source, where):
 
 
 def frame_potential(source):
-    """FP(W^) = sum_{i, j} |<w^_i, w^_j>|^2 = ||W^ W^^T||_F^2 over the normalized rows w^_i (papers/002).
+    """FP(W^) = sum_{i, j} |<w^_i, w^_j>|^2 = ||W^ W^^T||_F^2 over the normalized rows w^_i [Heitmann 2019].
 
     For N unit vectors in R^d, FP >= max(N, N^2 / d), with equality exactly for orthonormal (N <= d) and
     tight (N >= d) frames. Rows that are zero count as zero vectors.
@@ -156,7 +156,7 @@ def pruning_curve(model, layer, X, y, criterion, counts=None, seed=0, loss_fn=F.
     """Accuracy on (X, y) after removing the first n units of ``criterion``'s order, for each n in counts.
 
     counts defaults to 11 evenly spaced numbers from 0 to m - 1. Returns (counts, accuracies), two (k,)
-    NumPy arrays (papers/002 figure 2).
+    NumPy arrays [Heitmann 2019, figure 2].
     """
     index, _ = _locate(model, layer, "pruning_curve")
     m = model[index].out_features

@@ -1,9 +1,9 @@
 """The random-matrix view of a weight matrix: its empirical spectral density against Marchenko-Pastur.
 
-papers/002 section 3.3 (after Martin and Mahoney 2018). Conventions used throughout this module:
+[Heitmann 2019, section 3.3] (after Martin and Mahoney 2018). Conventions used throughout this module:
 
 - A weight W of shape (rows, columns) is taken with its longer side first: N = max(rows, columns),
-  M = min(rows, columns), aspect ratio Q = N / M >= 1. (papers/002 writes Q = n / m for W in R^{m x n},
+  M = min(rows, columns), aspect ratio Q = N / M >= 1. ([Heitmann 2019] writes Q = n / m for W in R^{m x n},
   the same number for a layer with at least as many inputs as outputs.)
 - The correlation matrix is the M x M Gram matrix of the shorter side, normalized by the longer:
   X = W^T W / N when rows >= columns, X = W W^T / N otherwise. Its eigenvalues are
@@ -59,7 +59,7 @@ def correlation_eigenvalues(source):
 
 
 def empirical_spectral_density(source, bins=50, value_range=None):
-    """Histogram of the eigenvalues of X, normalized to integrate to 1 (papers/002 figures 6-7).
+    """Histogram of the eigenvalues of X, normalized to integrate to 1 [Heitmann 2019, figures 6-7].
 
     Returns:
         (density, edges): (bins,) densities and (bins + 1,) bin edges, float64.

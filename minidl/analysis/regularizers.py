@@ -1,10 +1,10 @@
 """Regularizers on singular values: a conditioning penalty, SVD layers, singular value bounding.
 
-- Conditioning as a loss term (papers/000 section 6): lambda * sum_layers (log sigma_max - log sigma_min),
+- Conditioning as a loss term [Dworakowski 2019, section 6]: lambda * sum_layers (log sigma_max - log sigma_min),
   differentiated through the SVD. For W = U diag(sigma) V^T with distinct singular values,
   d sigma_i / d W = u_i v_i^T, so the vector-Jacobian product of W -> sigma is U diag(g) V^T
   (:class:`SingularValues`).
-- SVD layers (papers/004 section 5, eq. 13): W = U diag(S) V is stored as three Parameters and
+- SVD layers ([Wang 2016, section 5], eq. 13): W = U diag(S) V is stored as three Parameters and
   regularized by -lambda * sum log S; U and V drift from orthonormal under gradient steps and are
   re-orthonormalized periodically by an SVD of U diag(S) V (:class:`SVDLinear`, :class:`Reorthonormalize`).
 - Singular value bounding (Jia et al. 2016, cited as reference 6 of [Dworakowski 2019]): every k steps each
@@ -90,7 +90,7 @@ def conditioning_penalty(model, strength, layers=None):
 
 
 class SVDLinear(Module):
-    """A Linear layer stored as its SVD: W = U diag(S) V, y = x V^T diag(S) U^T + b (papers/004 sec. 5).
+    """A Linear layer stored as its SVD: W = U diag(S) V, y = x V^T diag(S) U^T + b [Wang 2016, sec. 5].
 
     Parameters: U (out, r), S (r,), V (r, in) with r = min(in, out), and bias (out,). Initialized by
     the SVD of a Linear's default weight U[-1/sqrt(in), 1/sqrt(in)]. Input (N, in) -> (N, out).
@@ -131,7 +131,7 @@ class SVDLinear(Module):
         return y if self.bias is None else y + self.bias
 
     def penalty(self, strength):
-        """-strength * sum_i log S_i (papers/004 eq. 13 on the layer's own singular values)."""
+        """-strength * sum_i log S_i ([Wang 2016, eq. 13] on the layer's own singular values)."""
         return self.S.log().sum() * (-strength)
 
     def orthonormalize(self):
@@ -154,7 +154,7 @@ def _svd(weight):
 
 class Reorthonormalize:
     """A fit callback that re-orthonormalizes every SVDLinear of the model every ``every`` epochs
-    (papers/004 section 5 does it once an epoch).
+    ([Wang 2016, section 5] does it once an epoch).
 
     Raises:
         TypeError: when ``every`` is not an integer.

@@ -1,6 +1,6 @@
 """Residual (skip) connections: y = body(x) + shortcut(x), the identity shortcut by default.
 
-papers/003 (abstract): skip connections keep the singular values of the local linear map stable.
+[Riedi 2023] (abstract): skip connections keep the singular values of the local linear map stable.
 """
 from minidl.nn.module import Module
 

@@ -1,4 +1,4 @@
-"""Reinforcement learning on the OneNow markets (papers/000 sections 3.2, 4.3.2, 5.4; reference/onenow.md).
+"""Reinforcement learning on the OneNow markets ([Dworakowski 2019, sections 3.2, 4.3.2, 5.4]; docs/onenow.md).
 
 - :mod:`minidl.rl.markets`: the price processes and Gymnasium market environments;
 - :mod:`minidl.rl.discretize`: price bins and observation -> state index for Q-tables;

@@ -1,6 +1,6 @@
 """Deep Q: a ReLU network that regresses a Q-table, and fitted Q-iteration with a target network.
 
-papers/000 sections 4.3.2, 5.1.2 and 5.4, reference/onenow.md.
+[Dworakowski 2019, sections 4.3.2, 5.1.2 and 5.4], docs/onenow.md.
 
 - :func:`q_network` builds the fully connected ReLU network (the paper's shape is 1-25-2: the price in,
   the Q value of accumulate and of distribute out; here every Q column by default, 1-25-3), initialized
@@ -13,7 +13,7 @@ papers/000 sections 4.3.2, 5.1.2 and 5.4, reference/onenow.md.
   target r + gamma max_a' Q_target(s', a') on sampled transitions, with a target network copied from
   the online one every K updates, and so needs no Q-table at all.
 
-Training stochasticity (papers/000 section 5.1.2, eq. 19-20) is the share of the training set that an
+Training stochasticity ([Dworakowski 2019, section 5.1.2], eq. 19-20) is the share of the training set that an
 update does *not* see: a rate s in [0, 1] means batches of B = max(1, ceil((1 - s) N)) of the N training
 rows. s = 0 is full-batch gradient descent (eq. 20); s = 0.25, 0.5, 0.75 use 3/4, 1/2, 1/4 of the set
 per update; s = 1 (or any s > 1 - 1/N) is single-sample SGD (eq. 19). An epoch is floor(N / B) updates

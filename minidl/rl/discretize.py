@@ -1,6 +1,6 @@
 """Discrete states for tabular solvers: price bins, and (price bin, position) pairs as one state index.
 
-The paper's state was the price rounded to 2 decimals (papers/000 section 4.3.2, reference/onenow.md):
+The paper's state was the price rounded to 2 decimals ([Dworakowski 2019, section 4.3.2], docs/onenow.md):
 :meth:`PriceGrid.rounding` builds exactly those bins; :meth:`PriceGrid.covering` builds a configurable
 number of equal-width bins over a price process's typical range. Prices outside the grid fall into the
 end bins, so every price has a state.

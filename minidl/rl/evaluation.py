@@ -1,4 +1,4 @@
-"""Evaluate market policies on held-out price paths (papers/000 section 5.4, reference/onenow.md).
+"""Evaluate market policies on held-out price paths ([Dworakowski 2019, section 5.4], docs/onenow.md).
 
 A policy is a function observation -> action. :func:`greedy_policy` turns a Q-table and its
 Discretizer into one; :func:`hold_policy` and :func:`random_policy` are the baselines, and the greedy

@@ -1,4 +1,4 @@
-"""The OneNow market environments (papers/000 section 3.2, reference/onenow.md), as Gymnasium environments.
+"""The OneNow market environments ([Dworakowski 2019, section 3.2], docs/onenow.md), as Gymnasium environments.
 
 An investment fund faces the market price of a hedged portfolio and may accumulate (buy), distribute
 (sell) or hold. Two price processes drive the markets:
@@ -36,7 +36,7 @@ DEFAULT_EPISODE_LENGTH = 100
 
 
 class Action(IntEnum):
-    """The agent's actions, in the order of the Q-table columns (papers/000 section 3.2)."""
+    """The agent's actions, in the order of the Q-table columns [Dworakowski 2019, section 3.2]."""
     ACCUMULATE = 0
     DISTRIBUTE = 1
     HOLD = 2
@@ -79,7 +79,7 @@ class NormalPrices:
 
 
 class SinePrices:
-    """Prices level + amplitude sin(2 pi t / period) + noise, t the integer tick (papers/000 section 3.2).
+    """Prices level + amplitude sin(2 pi t / period) + noise, t the integer tick [Dworakowski 2019, section 3.2].
 
     The original: level 3, amplitude 2, period 20 000 ticks (range [1, 5]), the series then shuffled.
     With ``shuffle=True`` every tick is drawn uniformly from {0, ..., period - 1}, independently: the
@@ -210,7 +210,7 @@ class _MarketEpisodes(gymnasium.Env):
 
 
 class MarketEnv(_MarketEpisodes):
-    """The paper's market (papers/000 section 3.2): observe the price, accumulate, distribute or hold.
+    """The paper's market [Dworakowski 2019, section 3.2]: observe the price, accumulate, distribute or hold.
 
     Observation: float32 array (1,) holding the price p, bounded by ``prices.support()`` (finite for
     the sine without noise). Actions: :class:`Action`. Reward at price p:
@@ -323,7 +323,7 @@ class InventoryMarketEnv(_MarketEpisodes):
 
 
 def make_market(name, episode_length=DEFAULT_EPISODE_LENGTH, **kwargs):
-    """A OneNow market by name, with the paper's constants (reference/onenow.md).
+    """A OneNow market by name, with the paper's constants (docs/onenow.md).
 
     ``"normal"``: MarketEnv on NormalPrices(3, 2); ``"sine"``: MarketEnv on the shuffled SinePrices
     (the paper's i.i.d. draws); ``"sine_series"``: the unshuffled sine; ``"inventory"``:

@@ -1,4 +1,4 @@
-"""The exactly known discretized MDP of a OneNow market (papers/000 section 4.3.2, reference/onenow.md).
+"""The exactly known discretized MDP of a OneNow market ([Dworakowski 2019, section 4.3.2], docs/onenow.md).
 
 With i.i.d. prices (NormalPrices, or SinePrices with ``shuffle=True``) the state (position, price bin)
 is Markov: the next price bin is drawn from the stationary bin distribution whatever the action, and

@@ -1,8 +1,8 @@
 """Tabular solvers: Q-learning from experience, value iteration and policy evaluation on a known MDP.
 
-papers/000 section 4.3.2, eq. 6-8: Q maps (state, action) to the expected discounted return, V*(s) =
+[Dworakowski 2019, section 4.3.2], eq. 6-8: Q maps (state, action) to the expected discounted return, V*(s) =
 max_a Q*(s, a) and pi*(s) = argmax_a Q*(s, a). The original software assigned the immediate reward to
-its table (reference/onenow.md); here Q-learning makes the real Bellman backup
+its table (docs/onenow.md); here Q-learning makes the real Bellman backup
 
     Q[s, a] += alpha_n (r + gamma max_a' Q[s', a'] - Q[s, a])     (the max term is 0 when s' is terminal)
 
@@ -30,7 +30,7 @@ def bellman_residual(mdp, q, gamma):
 
 
 def value_iteration(mdp, gamma, tol=1e-10, max_iterations=1_000_000):
-    """Q* and V* of ``mdp`` under discount ``gamma`` (papers/000 eq. 7).
+    """Q* and V* of ``mdp`` under discount ``gamma`` [Dworakowski 2019, eq. 7].
 
     Iterates Q <- r + gamma E[V(s')], V <- max_a Q until V changes by at most ``tol`` (sup norm); the
     returned Q then satisfies the Bellman optimality equation to gamma * tol.
