@@ -5,7 +5,7 @@ VENV ?= .venv
 PYTHON := $(VENV)/bin/python
 OUT ?= runs/demo
 
-.PHONY: demo test setup clean
+.PHONY: demo test setup check-install clean
 
 setup: $(VENV)/.installed
 
@@ -29,5 +29,14 @@ demo: $(VENV)/.demo
 test: setup
 	$(PYTHON) -m pytest
 
+# A plain `pip install .` (no extras) in a fresh virtual environment runs the main job.
+check-install:
+	rm -rf build/plain-venv build/plain-run
+	python3 -m venv build/plain-venv
+	build/plain-venv/bin/python -m pip install --quiet --upgrade pip
+	build/plain-venv/bin/python -m pip install --quiet .
+	cd build && plain-venv/bin/minidl onenow --quick --no-progress --out plain-run
+	test -s build/plain-run/report.md
+
 clean:
-	rm -rf $(VENV) runs .pytest_cache
+	rm -rf $(VENV) runs build .pytest_cache
