@@ -114,10 +114,11 @@ def best_epoch_accuracy(records):
     return max(rows, key=lambda r: r["val_accuracy"])["test_accuracy"]
 
 
-def final_log_kappa(records):
-    """log10 of the final condition number, averaged over the two hidden layers."""
+def final_log_kappa(records, layers=HIDDEN_LAYERS):
+    """log10 of the final condition number, averaged over ``layers`` (both hidden layers by default)."""
     last = max(r["epoch"] for r in records)
-    return float(numpy.mean([numpy.log10(r["condition_number"]) for r in records if r["epoch"] == last]))
+    return float(numpy.mean([numpy.log10(r["condition_number"]) for r in records
+                             if r["epoch"] == last and r["layer"] in layers]))
 
 
 def burst_share(records):
@@ -214,9 +215,7 @@ def _table(trials):
     for name in OPTIMIZERS:
         for p in DROPOUTS:
             group = engine.select(trials, optimizer=name, dropout=p)
-            last = [[r for r in t.records if r["epoch"] == max(q["epoch"] for q in t.records)] for t in group]
-            kappa = {layer: float(10 ** numpy.mean([numpy.log10(r["condition_number"]) for rows_ in last
-                                                    for r in rows_ if r["layer"] == layer]))
+            kappa = {layer: float(10 ** numpy.mean([final_log_kappa(t.records, (layer,)) for t in group]))
                      for layer in HIDDEN_LAYERS}
             rows.append({"optimizer": name, "dropout": p, "seeds": len(group),
                          "best_val_accuracy": float(numpy.mean(
