@@ -121,18 +121,16 @@ def final_log_kappa(records, layers=HIDDEN_LAYERS):
                              if r["epoch"] == last and r["layer"] in layers]))
 
 
-def burst_share(records):
-    """For each hidden layer whose condition number rises above its epoch-0 value: decades sigma_min fell
-    minus decades sigma_max rose from epoch 0 to the epoch of the highest condition number [figs. 9,
-    12]. Returns the list (one value per such layer); positive when sigma_min led the rise."""
-    values = []
-    for layer in HIDDEN_LAYERS:
-        rows = [r for r in records if r["layer"] == layer]
-        first, peak = rows[0], max(rows, key=lambda r: r["condition_number"])
-        if peak["condition_number"] > first["condition_number"]:
-            values.append(-numpy.log10(peak["sigma_min"] / first["sigma_min"])
-                          - numpy.log10(peak["sigma_max"] / first["sigma_max"]))
-    return values
+def burst_share(records, layer):
+    """Decades sigma_min fell minus decades sigma_max rose from epoch 0 to the epoch of the highest
+    condition number of ``layer`` [figs. 9, 12]: positive when sigma_min led the rise; None when the
+    condition number never rose above its epoch-0 value."""
+    rows = [r for r in records if r["layer"] == layer]
+    first, peak = rows[0], max(rows, key=lambda r: r["condition_number"])
+    if peak["condition_number"] <= first["condition_number"]:
+        return None
+    return float(-numpy.log10(peak["sigma_min"] / first["sigma_min"])
+                 - numpy.log10(peak["sigma_max"] / first["sigma_max"]))
 
 
 def steps(records):
@@ -163,6 +161,12 @@ def _per_seed(trials, name, p, value):
     return [value(t.records) for t in engine.select(trials, optimizer=name, dropout=p)]
 
 
+def _mean_of_found(values):
+    """The mean of the values that are not None; NaN when there are none."""
+    found = [v for v in values if v is not None]
+    return float(numpy.mean(found)) if found else numpy.nan
+
+
 def _claims(settings, trials):
     smoke, claims = settings["quick"], []
     for number, name in enumerate(OPTIMIZERS, 1):
@@ -181,13 +185,15 @@ def _claims(settings, trials):
                                                                                final_log_kappa),
             "greater", effect=f"log10 kappa(p = {DROPOUTS[-1]:g}) - log10 kappa(p = 0)", smoke=smoke))
     seeds = sorted({t.seed for t in trials})
-    bursts = [numpy.mean([v for t in trials if t.seed == s for v in burst_share(t.records)] or [numpy.nan])
-              for s in seeds]
-    claims.append(stats.one_sample(
-        "[Dworakowski 2019, figs. 9, 12]: the bursts of conditioning come from sigma_min falling by orders "
-        "of magnitude, not from sigma_max growing (from epoch 0 to the epoch of the highest condition "
-        "number, per seed the mean over the conditions and layers whose condition number rose).",
-        bursts, "greater", 0.0, effect="decades sigma_min fell - decades sigma_max rose", smoke=smoke))
+    for layer in HIDDEN_LAYERS:
+        bursts = [_mean_of_found([burst_share(t.records, layer) for t in trials if t.seed == seed])
+                  for seed in seeds]
+        claims.append(stats.one_sample(
+            f"[Dworakowski 2019, figs. 9, 12] (layer '{layer}'): the bursts of conditioning come from sigma_min "
+            f"falling by orders of magnitude, not from sigma_max growing (from epoch 0 to the epoch of the "
+            f"highest condition number; per seed the mean over the conditions whose condition number rose).",
+            bursts, "greater", 0.0,
+            effect="decades sigma_min fell - decades sigma_max rose", smoke=smoke))
     gaps, shuffled = [], []
     for i, seed in enumerate(seeds):
         partner = seeds[(i + 1) % len(seeds)]   # the null control pairs a seed's kappa with the next's accuracy
