@@ -159,7 +159,9 @@ def _claims(settings, trials):
         "more dominant singular values, a higher score (networks without dropout).",
         [(f"score({depth} layers)", _values(trials, "plain", depth, "score")) for depth in DEPTHS], "less",
         smoke=smoke, control=stats.ordering(
-            "the same ordering of the untrained networks",
+            "the same ordering of the untrained networks (mean untrained scores by hidden layers "
+            + ", ".join(f"{depth}: {numpy.mean(_values(trials, 'plain', depth, 'untrained_score')):.3g}"
+                        for depth in DEPTHS) + ")",
             [(f"untrained score({depth} layers)", _values(trials, "plain", depth, "untrained_score"))
              for depth in DEPTHS], "less", smoke=smoke))]
     claims.append(stats.paired(
