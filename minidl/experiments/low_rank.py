@@ -147,6 +147,13 @@ def _claims(settings, networks):
             f"[Heitmann 2019, fig. 8]: the deeper the model, the smaller the drop in test accuracy after the "
             f"low-rank approximation of the first fully connected layer ({where}; points).",
             [(f"drop({depth} layers)", drops[depth]) for depth in DEPTHS], "greater", smoke=smoke))
+    drops = _by_depth(networks, f"drop_points_at_k{PAPER_RANK}")
+    deepest, shallowest = DEPTHS[-1], DEPTHS[0]
+    claims.append(stats.paired(
+        f"[Heitmann 2019, fig. 8]: the deepest model drops less than the shallowest after the rank "
+        f"{PAPER_RANK} approximation (the trend as a whole, without every step).", drops[deepest],
+        drops[shallowest], "less", effect=f"drop({deepest} layers) - drop({shallowest} layer) (points)",
+        smoke=smoke))
     effect = f"|elbow rank - {PAPER_RANK}| (average of the depths)"
     claims.append(stats.one_sample(
         f"[Heitmann 2019, sec. 3.3]: the elbow rank of the first fully connected layer is {PAPER_RANK}, the "

@@ -149,10 +149,10 @@ def _networks(elbow, untrained_elbow, drop_slope, seeds=6):
 
 def test_low_rank_claims_follow_the_effect_and_the_control():
     paper = low_rank._claims(JUDGED, _networks(10, 30, 1.0))
-    assert [c.verdict for c in paper] == [stats.HOLDS] * 3
+    assert [c.verdict for c in paper] == [stats.HOLDS] * 4
     opposite = low_rank._claims(JUDGED, _networks(25, 30, -1.0))
-    assert [c.verdict for c in opposite] == [stats.DOES_NOT_HOLD] * 3
-    at_init = low_rank._claims(JUDGED, _networks(10, 10, 1.0))[2]   # the untrained layer's elbow is 10 too
+    assert [c.verdict for c in opposite] == [stats.DOES_NOT_HOLD] * 4
+    at_init = low_rank._claims(JUDGED, _networks(10, 10, 1.0))[3]   # the untrained layer's elbow is 10 too
     assert at_init.control.verdict == stats.HOLDS and at_init.verdict == stats.INCONCLUSIVE
 
 
