@@ -255,8 +255,8 @@ def finish(settings, trials):
                "The paper's tables give the highest validation accuracy over the epochs; a maximum over "
                "epochs favours the noisier runs, so the claims judge the test accuracy at the epoch of the "
                "highest validation accuracy (both are in the table).",
-               f"The paper trains each setting once; here {settings['seeds']} seed(s) per setting, compared "
-               f"paired by seed (same data split, initialization and batch order).",
+               f"The paper reports one training per setting; here {settings['seeds']} seed(s) per setting, "
+               f"compared paired by seed (same data split, initialization and batch order).",
                "Figure 8's claim pools the epoch-to-epoch changes of all eight conditions and both hidden "
                "layers of a seed; early epochs change both quantities most, so the null control breaks the "
                "link within a run and keeps that trend."])
