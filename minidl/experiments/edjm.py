@@ -1,16 +1,22 @@
-"""EDJM spectra of digit classifiers: depth, dropout and ensembles (papers/004 figures 1, 4, 5).
+"""EDJM spectra of digit classifiers: depth, dropout and ensembles [Wang 2016, secs. 4.1, 4.4, 4.5, figs.
+1, 4, 5], on the experiment engine.
 
 On scikit-learn's digits, MLPs of 1 to 4 hidden layers sharing a fixed total of hidden units are trained
-with and without dropout. In each of the two groups, the nets of 2, 3 and 4 hidden layers also form an
-averaging ensemble (the mean of their logits, whose DJM is the mean of their DJMs), as in figure 5. For
-every model, the Extended Data Jacobian Matrices of its logits on the validation set give a normalized
-spectrum (figure 1) and the score of eq. 12, set against validation accuracy. Each model is trained for
-several seeds; scores, accuracies and spectra are averaged over them.
+without dropout (kind "plain") and with it (kind "dropout"): one trial per kind and seed trains the four
+depths. In each trial the nets of 2, 3 and 4 hidden layers also form an averaging ensemble (the mean of
+their logits, whose DJM is the mean of their DJMs), as in figure 5. For every model, the Extended Data
+Jacobian Matrices of its logits on the validation set give a normalized spectrum (figure 1) and the score
+of eq. 12, set against test accuracy. The same scores of the untrained networks are the null control of
+the claims a score might meet by construction (depth, ensemble). The seed draws the data split and the
+initializations (the same for both kinds), so the two kinds are compared paired by seed.
 
-Writes into --out: spectra.png (normalized spectra: depth and the ensemble; dropout against none),
-scores.csv and scores.md (score and accuracy per model), runs.csv (one row per model and seed),
-spectra.csv (the averaged normalized spectra) and summary.json (settings, table and findings).
+Writes into --out, besides the engine's settings.json, trials/, summary.json, report.md and README.md:
+spectra.png (normalized spectra, mean over seeds: depth and the ensemble; dropout against none),
+scores.csv (score and accuracies per model, mean and spread over seeds), runs.csv (one row per model and
+seed) and spectra.csv (the normalized spectra, mean over seeds).
 """
+import math
+
 import matplotlib
 
 matplotlib.use("Agg")
@@ -22,24 +28,44 @@ from data_tools import load_digits  # noqa: E402
 from minidl import backend, nn, optim, train  # noqa: E402
 from minidl.analysis import jacobian  # noqa: E402
 from minidl.autograd import Tensor, no_grad  # noqa: E402
-from minidl.experiments.output import RunFolder  # noqa: E402
-from minidl.experiments.report import DOES_NOT_HOLD, HOLDS, INCONCLUSIVE, Claim, write_report  # noqa: E402
+from minidl.experiments import engine, stats  # noqa: E402
+from minidl.experiments.engine import Setting, positive, probability  # noqa: E402
 
 NAME = "edjm"
-HELP = "EDJM spectra and scores of digit MLPs of 1-4 hidden layers, with dropout, and their ensemble"
+HELP = "EDJM spectra and scores of digit MLPs of 1-4 hidden layers, with dropout, and their ensemble " \
+       "[Wang 2016]"
 DEPTHS = (1, 2, 3, 4)
-ENSEMBLE = (2, 3, 4)  # the depths averaged by the ensemble, as in papers/004 figure 5
+ENSEMBLE = (2, 3, 4)  # the depths averaged by the ensemble, as in [Wang 2016, fig. 5]
+KINDS = ("plain", "dropout")
+PAPER_INPUTS = 784    # MNIST's input dimension, for the cut's count in the notes
 
 
-def add_arguments(parser):
-    parser.add_argument("--hidden-units", type=int, default=384, help="total over the hidden layers")
-    parser.add_argument("--dropout", type=float, default=0.2, help="drop probability of the dropout nets")
-    parser.add_argument("--epochs", type=int, default=60)
-    parser.add_argument("--seeds", type=int, default=3, help="trainings per model")
-    parser.add_argument("--lr", type=float, default=0.05)
-    parser.add_argument("--momentum", type=float, default=0.9)
-    parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--percentile", type=float, default=90, help="the score's cut (eq. 12)")
+def _percentile(value):
+    return None if 0 <= value < 100 else "must be in [0, 100)"
+
+
+SETTINGS = (
+    Setting("hidden_units", 384, "hidden units in all, shared equally by the hidden layers", check=positive),
+    Setting("dropout", 0.2, "drop probability of the dropout nets", check=probability),
+    Setting("epochs", 60, "training epochs", check=positive),
+    Setting("lr", 0.05, "SGD learning rate, the same for every model", check=positive),
+    Setting("momentum", 0.9, "SGD momentum", check=probability),
+    Setting("batch_size", 32, "rows per update", check=positive),
+    Setting("percentile", 90.0, "the score's cut, a percentile of each output's singular values (eq. 12)",
+            check=_percentile),
+)
+QUICK = {"epochs": 12, "seeds": 2, "hidden_units": 96}
+
+RUN_COLUMNS = {"kind": "plain (no dropout) or dropout", "model": "hidden layers x units, or the ensemble",
+               "hidden_layers": "number of hidden layers, or 'ensemble'", "seed": "seed of the trial",
+               "score": "EDJM score (eq. 12) on the validation set",
+               "untrained_score": "the same score of the untrained network(s), the null control",
+               "val_accuracy": "validation accuracy", "test_accuracy": "test accuracy"}
+SCORE_COLUMNS = {"kind": "plain or dropout", "model": "hidden layers x units, or the ensemble",
+                 "seeds": "trials averaged",
+                 "score": "EDJM score (eq. 12), mean over seeds ± sample standard deviation",
+                 "untrained_score": "score of the untrained network(s), mean ± standard deviation",
+                 "test_accuracy": "test accuracy (%), mean ± standard deviation"}
 
 
 def build(depth, hidden_units, dropout):
@@ -50,15 +76,6 @@ def build(depth, hidden_units, dropout):
         layers += [nn.Linear(inputs, width), nn.ReLU()] + ([nn.Dropout(dropout)] if dropout else [])
         inputs = width
     return nn.Sequential(*layers, nn.Linear(inputs, 10))
-
-
-def _train(depth, dropout, seed, args, X, y, epochs):
-    minidl.manual_seed(seed)
-    model = build(depth, args.hidden_units, dropout)
-    optimizer = optim.SGD(model.parameters(), lr=args.lr, momentum=args.momentum)
-    train.fit(model, nn.functional.cross_entropy, optimizer, X, y, epochs, args.batch_size,
-              progress=args.progress)
-    return model
 
 
 def _logits(model, X):
@@ -73,121 +90,185 @@ def spectrum_and_score(djms, percentile):
     return backend.asnumpy(jacobian.normalized_spectrum(values)), jacobian.edjm_score(values, percentile)
 
 
-def run(args):
-    folder = RunFolder(args.out)
-    data = load_digits(seed=args.seed)
-    flat = lambda a: a.reshape(len(a), -1)
+def components_above_cut(k, percentile):
+    """How many of k singular values lie above the ``percentile`` cut of eq. 12 (linear interpolation)."""
+    return k - 1 - math.floor(percentile / 100 * (k - 1))
+
+
+def conditions(settings):
+    return [{"kind": kind} for kind in KINDS]
+
+
+def trial(settings, condition, seed):
+    """Train the four depths of one kind from ``seed``; score them, their ensemble and their untrained
+    selves on the validation set."""
+    flat = lambda a: a.reshape(len(a), -1)  # noqa: E731
+    data = load_digits(seed=seed)
     (X, y), (X_val, y_val), (X_test, y_test) = ((flat(a), b) for a, b in
                                                 (data.train, data.validation, data.test))
-    epochs, seeds = (12, 1) if args.quick else (args.epochs, args.seeds)
-    kinds = (("plain", 0.0), ("dropout", args.dropout))
-    runs, spectra = [], {}
-    for s in range(seeds):
-        for kind, p in kinds:
-            members = [_train(depth, p, args.seed + 1000 * s + depth, args, X, y, epochs)
-                       for depth in DEPTHS]
-            djms = [jacobian.djm(model, X_val) for model in members]
-            outputs = [(_logits(model, X_val), _logits(model, X_test)) for model in members]
-            models = [(f"{depth} x {args.hidden_units // depth}", depth, J, out)
-                      for depth, J, out in zip(DEPTHS, djms, outputs)]
-            chosen = [DEPTHS.index(depth) for depth in ENSEMBLE]
-            models.append(("ensemble of 2-4", "ensemble", sum(djms[i] for i in chosen) / len(chosen),
-                           [numpy.mean([outputs[i][part] for i in chosen], axis=0) for part in (0, 1)]))
-            for label, depth, J, (val_logits, test_logits) in models:
-                spectrum, score = spectrum_and_score(J, args.percentile)
-                name = f"{label} dropout" if p else label
-                spectra.setdefault(name, []).append(spectrum)
-                runs.append({"model": name, "kind": kind, "hidden_layers": depth, "dropout": p,
-                             "seed": s, "score": score,
-                             "val_accuracy": float((val_logits.argmax(1) == y_val).mean()),
-                             "test_accuracy": float((test_logits.argmax(1) == y_test).mean())})
-    table = _table(runs)
-    spectra = {name: numpy.mean(curves, axis=0) for name, curves in spectra.items()}
-    findings = _findings(table)
-    folder.csv("runs.csv", runs)
-    folder.csv("scores.csv", table)
-    folder.text("scores.md", _markdown(table, args.percentile))
-    folder.csv("spectra.csv", [{"component": i, **{name: float(c[i]) for name, c in spectra.items()}}
-                               for i in range(len(next(iter(spectra.values()))))])
-    folder.figure("spectra.png", _figure(spectra, table, args.percentile))
-    summary = {"hidden_units": args.hidden_units, "dropout": args.dropout, "epochs": epochs,
-               "seeds": seeds, "lr": args.lr, "momentum": args.momentum, "batch_size": args.batch_size,
-               "percentile": args.percentile, "seed": args.seed, "conditioning_set": "validation",
-               "n": len(X_val), "d_in": X_val.shape[1], "ensemble_depths": list(ENSEMBLE),
-               "table": table, "findings": findings}
-    folder.json("summary.json", summary)
-    _report(folder, summary)
-    print(f"edjm: deeper nets score higher: {findings['deeper_scores_higher']}; ensembles score below "
-          f"each member: {findings['ensembles_score_lower']}; wrote {folder.path}")
-    return summary
+    p = settings["dropout"] if condition["kind"] == "dropout" else 0.0
+    members = []
+    for depth in DEPTHS:
+        minidl.manual_seed(1000 * seed + depth)     # the same initialization for both kinds
+        model = build(depth, settings["hidden_units"], p)
+        untrained = jacobian.djm(model, X_val)
+        optimizer = optim.SGD(model.parameters(), lr=settings["lr"], momentum=settings["momentum"])
+        train.fit(model, nn.functional.cross_entropy, optimizer, X, y, settings["epochs"],
+                  settings["batch_size"], progress=False)
+        members.append((depth, untrained, jacobian.djm(model, X_val), _logits(model, X_val),
+                        _logits(model, X_test)))
+    chosen = [member for member in members if member[0] in ENSEMBLE]
+    ensemble = ("ensemble", *(sum(member[i] for member in chosen) / len(chosen) for i in (1, 2, 3, 4)))
+    records = []
+    for depth, untrained, trained, val_logits, test_logits in members + [ensemble]:
+        spectrum, score = spectrum_and_score(trained, settings["percentile"])
+        records.append({"hidden_layers": depth, "score": float(score),
+                        "untrained_score": float(spectrum_and_score(untrained, settings["percentile"])[1]),
+                        "val_accuracy": float((val_logits.argmax(1) == y_val).mean()),
+                        "test_accuracy": float((test_logits.argmax(1) == y_test).mean()),
+                        "spectrum": [float(v) for v in spectrum]})
+    return records
 
 
-def _table(runs):
-    """Mean and standard deviation over seeds of score and accuracies, one row per model."""
-    table = []
-    for name in dict.fromkeys(r["model"] for r in runs):
-        group = [r for r in runs if r["model"] == name]
-        row = {key: group[0][key] for key in ("model", "kind", "hidden_layers", "dropout")}
-        row["seeds"] = len(group)
-        for key in ("score", "val_accuracy", "test_accuracy"):
-            values = [r[key] for r in group]
-            row[key] = float(numpy.mean(values))
-            row[f"{key}_std"] = float(numpy.std(values))
-        table.append(row)
-    return table
+# --------------------------------------------------------------------- finishing
+def model_name(depth, hidden_units):
+    return "ensemble of 2-4" if depth == "ensemble" else f"{depth} x {hidden_units // depth}"
 
 
-def _findings(table):
-    """Does the score grow with depth, fall for the ensemble, rise with dropout? (papers/004: all three)."""
-    by = {(r["kind"], r["hidden_layers"]): r["score"] for r in table}
-    findings = {}
-    for kind in ("plain", "dropout"):
-        scores = [by[kind, depth] for depth in DEPTHS]
-        members = [by[kind, depth] for depth in ENSEMBLE]
-        findings[f"{kind}_scores_by_depth"] = scores
-        findings[f"{kind}_increasing_with_depth"] = all(a < b for a, b in zip(scores, scores[1:]))
-        findings[f"{kind}_ensemble_score"] = by[kind, "ensemble"]
-        findings[f"{kind}_ensemble_below_every_member"] = by[kind, "ensemble"] < min(members)
-        findings[f"{kind}_ensemble_below_member_mean"] = by[kind, "ensemble"] < float(numpy.mean(members))
-    findings["deeper_scores_higher"] = findings["plain_increasing_with_depth"]
-    findings["ensembles_score_lower"] = (findings["plain_ensemble_below_every_member"]
-                                         and findings["dropout_ensemble_below_every_member"])
-    findings["dropout_higher_at_depths"] = [depth for depth in DEPTHS
-                                            if by["dropout", depth] > by["plain", depth]]
-    return findings
+def _values(trials, kind, depth, key):
+    """One value per seed (in seed order) of ``key`` for the model of ``depth`` of ``kind``."""
+    return [next(r[key] for r in t.records if r["hidden_layers"] == depth)
+            for t in engine.select(trials, kind=kind)]
 
 
-def _markdown(table, percentile):
-    lines = [f"EDJM score (eq. 12, {percentile:g}th-percentile cut) on the validation set, mean +- std "
-             f"over seeds", "", "| model | score | validation accuracy | test accuracy |",
-             "|---|---|---|---|"]
-    for r in table:
-        lines.append(f"| {r['model']} | {r['score']:.2f} +- {r['score_std']:.2f} | "
-                     f"{100 * r['val_accuracy']:.2f}% | {100 * r['test_accuracy']:.2f}% |")
-    return "\n".join(lines) + "\n"
+def _ensemble_gap(trials, kind, key, pick):
+    """Per seed: the ensemble's ``key`` minus ``pick`` (min or max) of its members'."""
+    return [next(r[key] for r in t.records if r["hidden_layers"] == "ensemble")
+            - pick(r[key] for r in t.records if r["hidden_layers"] in ENSEMBLE)
+            for t in engine.select(trials, kind=kind)]
 
 
-def _figure(spectra, table, percentile):
-    """Top row: the leading components on a linear axis (where the score lives, papers/004 figure 1);
+def _mean_over_depths(trials, kind, key):
+    return numpy.mean([_values(trials, kind, depth, key) for depth in DEPTHS], axis=0)
+
+
+def _claims(settings, trials):
+    smoke = settings["quick"]
+    claims = [stats.ordering(
+        "[Wang 2016, fig. 1, sec. 4.1]: with a fixed total of hidden units, deeper networks have EDJMs with "
+        "more dominant singular values, a higher score (networks without dropout).",
+        [(f"score({depth} layers)", _values(trials, "plain", depth, "score")) for depth in DEPTHS], "less",
+        smoke=smoke, control=stats.ordering(
+            "the same ordering of the untrained networks (mean untrained scores by hidden layers "
+            + ", ".join(f"{depth}: {numpy.mean(_values(trials, 'plain', depth, 'untrained_score')):.3g}"
+                        for depth in DEPTHS) + ")",
+            [(f"untrained score({depth} layers)", _values(trials, "plain", depth, "untrained_score"))
+             for depth in DEPTHS], "less", smoke=smoke))]
+    claims.append(stats.paired(
+        "[Wang 2016, fig. 4, sec. 4.4]: dropout networks have higher scores (mean over the four depths).",
+        _mean_over_depths(trials, "dropout", "score"), _mean_over_depths(trials, "plain", "score"), "greater",
+        effect="score(dropout) - score(plain)", smoke=smoke))
+    claims.append(stats.paired(
+        "[Wang 2016, sec. 4.4]: dropout networks are also more accurate (test accuracy, mean over the four "
+        "depths).", _mean_over_depths(trials, "dropout", "test_accuracy"),
+        _mean_over_depths(trials, "plain", "test_accuracy"), "greater",
+        effect="accuracy(dropout) - accuracy(plain)", smoke=smoke))
+    for kind in KINDS:
+        claims.append(stats.one_sample(
+            f"[Wang 2016, fig. 5, sec. 4.5] ({kind}): the averaging ensemble scores below every one of its "
+            f"members.", _ensemble_gap(trials, kind, "score", min), "less", 0.0,
+            effect="score(ensemble) - lowest member score", smoke=smoke,
+            control=stats.one_sample(
+                "the same of the untrained networks and their ensemble",
+                _ensemble_gap(trials, kind, "untrained_score", min), "less", 0.0,
+                effect="untrained score(ensemble) - lowest untrained member score", smoke=smoke)))
+    for kind in KINDS:
+        claims.append(stats.one_sample(
+            f"[Wang 2016, sec. 4.5] ({kind}): the ensemble is more accurate than its members (test "
+            f"accuracy).", _ensemble_gap(trials, kind, "test_accuracy", max), "greater", 0.0,
+            effect="accuracy(ensemble) - best member accuracy", smoke=smoke))
+    return claims
+
+
+def _spread(values, scale=1.0):
+    """'mean ± sd', or 'mean (spread undefined with one seed)'."""
+    values = scale * numpy.asarray(values, dtype=numpy.float64)
+    if len(values) < 2:
+        return f"{values.mean():.2f} (spread undefined with one seed)"
+    return f"{values.mean():.2f} ± {values.std(ddof=1):.2f}"
+
+
+def finish(settings, trials):
+    """runs.csv, scores.csv, spectra.csv, spectra.png (means over seeds) and the claims judged."""
+    units, seeds = settings["hidden_units"], len(engine.select(trials, kind="plain"))
+    runs = [{"kind": t.condition["kind"], "model": model_name(r["hidden_layers"], units), "seed": t.seed,
+             **{key: r[key] for key in RUN_COLUMNS if key in r}} for t in trials for r in t.records]
+    scores, spectra = [], {}
+    for kind in KINDS:
+        for depth in DEPTHS + ("ensemble",):
+            name = model_name(depth, units) + (" dropout" if kind == "dropout" else "")
+            scores.append({"kind": kind, "model": name, "seeds": seeds,
+                           "score": _spread(_values(trials, kind, depth, "score")),
+                           "untrained_score": _spread(_values(trials, kind, depth, "untrained_score")),
+                           "test_accuracy": _spread(_values(trials, kind, depth, "test_accuracy"), 100)})
+            spectra[(kind, depth)] = numpy.mean(_values(trials, kind, depth, "spectrum"), axis=0)
+    labels = {key: model_name(key[1], units) + (" dropout" if key[0] == "dropout" else "") for key in spectra}
+    k = len(next(iter(spectra.values())))
+    spectrum_rows = [{"component": i, **{labels[key]: float(c[i]) for key, c in spectra.items()}}
+                     for i in range(k)]
+    spectrum_columns = {"component": "index of the singular value, decreasing (0: the largest)",
+                        **{label: f"normalized singular value of {label}, mean over seeds"
+                           for label in labels.values()}}
+    means = {key: (float(numpy.mean(_values(trials, *key, "score"))),
+                   float(numpy.mean(_values(trials, *key, "test_accuracy")))) for key in spectra}
+    kept = components_above_cut(k, settings["percentile"])
+    return engine.Results(
+        title="EDJM spectra of digit MLPs: depth, dropout and ensembles",
+        paper="[Wang 2016, secs. 4.1, 4.4, 4.5, figs. 1, 4, 5]",
+        claims=_claims(settings, trials),
+        tables=[engine.Table("scores.csv", f"EDJM score (eq. 12, {settings['percentile']:g}th-percentile cut) "
+                             "on the validation set and test accuracy per model.", scores, SCORE_COLUMNS,
+                             in_report=True),
+                engine.Table("runs.csv", "One row per model and seed.", runs, RUN_COLUMNS),
+                engine.Table("spectra.csv", "The normalized EDJM spectra, one row per component.",
+                             spectrum_rows, spectrum_columns)],
+        figures=[engine.Figure("spectra.png", "Normalized EDJM spectra: depth and the ensemble; with and "
+                               "without dropout", _figure(spectra, means, labels, kept),
+                               engine.over_seeds(seeds))],
+        summary={"scores": {labels[key]: {"score": s, "test_accuracy": a} for key, (s, a) in means.items()},
+                 "components_above_cut": kept},
+        notes=["The paper uses MNIST, CIFAR-10 and TIMIT with layers of thousands of units; here "
+               f"scikit-learn's digits with {units} hidden units in all.",
+               f"Digits have {k} input dimensions, so each output's EDJM has {k} singular values and only "
+               f"{kept} of them pass the {settings['percentile']:g}th-percentile cut of the score, against "
+               f"{components_above_cut(PAPER_INPUTS, settings['percentile'])} of {PAPER_INPUTS} on MNIST: "
+               f"the score sums few values here.",
+               f"The paper selects every model's hyperparameters by grid search and halves the learning rate "
+               f"when validation stalls; here every model trains with the same fixed learning rate "
+               f"{settings['lr']:g} (momentum {settings['momentum']:g}) for {settings['epochs']} epochs.",
+               f"The paper reports one network per model; here {seeds} seed(s), compared paired by seed "
+               f"(the two kinds share the data split and initializations).",
+               "The untrained networks' scores are a null control: a claim the untrained networks also "
+               "meet is not evidence of learning."])
+
+
+def _figure(spectra, means, labels, kept):
+    """Top row: the leading components on a linear axis (where the score lives, [Wang 2016, fig. 1]);
     bottom row: every component on a log axis."""
-    rows = {r["model"]: r for r in table}
-    name_of = {(r["kind"], r["hidden_layers"]): r["model"] for r in table}
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     figure, axes = plt.subplots(2, 2, figsize=(13, 9), sharey="row")
-    k = len(next(iter(spectra.values())))
-    kept = k - 1 - int(percentile / 100 * (k - 1))  # components above the score's cut
 
-    def curve(column, name, **style):
-        r = rows[name]
+    def curve(column, key, **style):
+        score, accuracy = means[key]
         for axis in axes[:, column]:
-            axis.plot(spectra[name], linewidth=1.5, **style,
-                      label=f"{name}: score {r['score']:.2f}, acc {100 * r['val_accuracy']:.1f}%")
+            axis.plot(spectra[key], linewidth=1.5, **style,
+                      label=f"{labels[key]}: score {score:.2f}, test acc {100 * accuracy:.1f}%")
 
     for color, depth in zip(colors, DEPTHS):
-        curve(0, name_of["plain", depth], color=color)
-        curve(1, name_of["plain", depth], color=color)
-        curve(1, name_of["dropout", depth], color=color, linestyle="--")
-    curve(0, name_of["plain", "ensemble"], color="k", linestyle="--")
+        curve(0, ("plain", depth), color=color)
+        curve(1, ("plain", depth), color=color)
+        curve(1, ("dropout", depth), color=color, linestyle="--")
+    curve(0, ("plain", "ensemble"), color="k", linestyle="--")
     axes[0, 0].set(title="depth (fixed total of hidden units) and the ensemble")
     axes[0, 1].set(title="without (solid) and with (dashed) dropout")
     for axis in axes[0]:
@@ -201,60 +282,9 @@ def _figure(spectra, table, percentile):
     for axis in axes[0]:
         axis.legend(fontsize=8)
     figure.suptitle("Normalized EDJM spectra of digit MLPs on the validation set, averaged over the 10 "
-                    "outputs (papers/004 figures 1, 4, 5)")
+                    "outputs [Wang 2016, figs. 1, 4, 5]")
     return figure
 
 
-def _report(folder, summary):
-    """report.md: the score table and the findings of papers/004 sections 4.1, 4.4 and 4.5 judged here."""
-    table, findings, kinds = summary["table"], summary["findings"], ("plain", "dropout")
-    row = {(r["kind"], r["hidden_layers"]): r for r in table}
-    scores = findings["plain_scores_by_depth"]
-    dropout_higher = findings["dropout_higher_at_depths"]
-    more_accurate = [d for d in DEPTHS if row["dropout", d]["val_accuracy"] > row["plain", d]["val_accuracy"]]
-    best_member = {kind: max(row[kind, d]["val_accuracy"] for d in ENSEMBLE) for kind in kinds}
-    margin = [row[kind, "ensemble"]["val_accuracy"] - best_member[kind] for kind in kinds]
-    below = [findings[f"{kind}_ensemble_below_every_member"] for kind in kinds]
-    above_mean = [not findings[f"{kind}_ensemble_below_member_mean"] for kind in kinds]
-
-    def share(hits, count):
-        return HOLDS if hits == count else DOES_NOT_HOLD if hits == 0 else INCONCLUSIVE
-
-    by_depth = ", ".join(f"{d}: {row['plain', d]['score']:.2f} +- {row['plain', d]['score_std']:.2f}"
-                         for d in DEPTHS)
-    ensemble = "; ".join(f"{kind}: {row[kind, 'ensemble']['score']:.2f} against members "
-                         + ", ".join(f"{row[kind, d]['score']:.2f}" for d in ENSEMBLE) for kind in kinds)
-    accuracy = "; ".join(f"{kind}: {100 * row[kind, 'ensemble']['val_accuracy']:.2f}% against at best "
-                         f"{100 * best_member[kind]:.2f}%" for kind in kinds)
-    claims = [
-        Claim("Figure 1, section 4.1: with a fixed total of hidden units, deeper networks have EDJMs with "
-              "more dominant singular values (a higher score).",
-              HOLDS if findings["plain_increasing_with_depth"] else
-              DOES_NOT_HOLD if scores[-1] < scores[0] else INCONCLUSIVE,
-              f"score without dropout by hidden layers {by_depth} (holds when strictly increasing, fails "
-              f"when 4 layers score below 1)."),
-        Claim("Figure 4, section 4.4: dropout networks have higher scores.",
-              share(len(dropout_higher), len(DEPTHS)),
-              f"dropout scores higher at {len(dropout_higher)} of {len(DEPTHS)} depths {dropout_higher}."),
-        Claim("Section 4.4: dropout networks are also more accurate.", share(len(more_accurate), len(DEPTHS)),
-              f"dropout more accurate on validation at {len(more_accurate)} of {len(DEPTHS)} depths "
-              f"{more_accurate}."),
-        Claim("Figure 5, section 4.5: the averaging ensemble scores below every one of its members.",
-              HOLDS if all(below) else DOES_NOT_HOLD if all(above_mean) else INCONCLUSIVE,
-              f"ensemble score {ensemble} (fails when above the members' mean in both groups)."),
-        Claim("Section 4.5: the ensemble is more accurate than its members.",
-              HOLDS if min(margin) > 0 else DOES_NOT_HOLD if max(margin) < 0 else INCONCLUSIVE,
-              f"ensemble validation accuracy {accuracy} (holds when above the best member in both groups, "
-              f"fails when below it in both)."),
-    ]
-    settings = {key: summary[key] for key in ("hidden_units", "dropout", "epochs", "seeds", "lr", "momentum",
-                                              "batch_size", "percentile", "seed", "conditioning_set")}
-    write_report(folder, "EDJM spectra of digit MLPs: depth, dropout and ensembles",
-                 "papers/004_c034596440c9adfa.txt (Wang et al., \"Analysis of Deep Neural Networks with the "
-                 "Extended Data Jacobian Matrix\"), sections 4.1, 4.4, 4.5, figures 1, 4, 5", settings,
-                 [("EDJM score (eq. 12) and accuracies per model, mean and std over seeds.", table)],
-                 [("spectra.png", "Normalized EDJM spectra: depth and the ensemble; with and without "
-                                  "dropout")],
-                 claims,
-                 notes=["The paper uses MNIST, CIFAR-10 and TIMIT with layers of thousands of units; here "
-                        "scikit-learn's digits with a few hundred hidden units in all."])
+EXPERIMENT = engine.Experiment(name=NAME, help=HELP, settings=SETTINGS, quick=QUICK, conditions=conditions,
+                               trial=trial, finish=finish, seeds=5)

@@ -41,23 +41,19 @@ def test_every_option_has_help_with_its_default(toy):
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["--epochs", "0"], "--epochs must be 1 or more, got 0"),
-    (["--lr", "nan"], "--lr must be a finite number, got nan"),
-    (["--workers", "0"], "--workers must be 1 or more, got 0")])
-def test_bad_flags_of_a_module_off_the_engine_exit_2_with_one_line_before_any_file(tmp_path, capsys, argv,
-                                                                                   message):
-    out = tmp_path / "run"
-    assert cli.main(["spectrum", "--out", str(out)] + argv) == 2
-    assert capsys.readouterr().err == f"minidl spectrum: {message}\n" and not out.exists()
-
-
-@pytest.mark.parametrize("argv, message", [
     (["onenow", "--epochs", "0"], "minidl onenow: --epochs must be positive, got 0"),
     (["onenow", "--seeds", "0"], "minidl onenow: --seeds must be positive, got 0"),
     (["onenow", "--paths", "0"], "minidl onenow: --paths must be positive, got 0"),
     (["onenow", "--lr", "nan"], "minidl onenow: --lr must be a finite number, got nan"),
     (["onenow", "--dropout", "0.1", "inf"], "minidl onenow: --dropout must be a finite number, got inf"),
-    (["digits", "--quick", "--momentum", "1.5"], "minidl digits: --momentum must be in [0, 1), got 1.5")])
+    (["digits", "--quick", "--momentum", "1.5"], "minidl digits: --momentum must be in [0, 1), got 1.5"),
+    (["spectrum", "--epochs", "0"], "minidl spectrum: --epochs must be positive, got 0"),
+    (["spectrum", "--workers", "0"], "minidl spectrum: --workers must be 1 or more, got 0"),
+    (["reproduce", "edjm", "--percentile", "100"],
+     "minidl reproduce edjm: --percentile must be in [0, 100), got 100.0"),
+    (["reproduce", "low-rank", "--width", "8"],
+     "minidl reproduce low-rank: --width must be above 10, the paper's rank, got 8"),
+    (["reproduce", "pruning", "--points", "1"], "minidl reproduce pruning: --points must be 2 or more, got 1")])
 def test_bad_flags_of_an_engine_experiment_exit_2_before_any_file(tmp_path, capsys, argv, message):
     out = tmp_path / "run"
     assert cli.main(argv + ["--out", str(out)]) == 2
