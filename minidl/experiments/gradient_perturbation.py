@@ -258,14 +258,14 @@ def claims(runs, smoke):
         name = "ResNet" if network == "resnet" else "FCN (fig. 13 shows the ResNet only)"
         result.append(stats.paired(
             f"[Dworakowski 2019, fig. 13], {name}: with the layer, sigma_min of the tracked layer rises over "
-            f"the epochs rather than tending towards zero; judged scale-free, as sigma_min / ||W||_F, "
-            f"against the same seed without the layer.",
+            "the epochs rather than tending towards zero; judged scale-free, as sigma_min / ||W||_F, "
+            "against the same seed without the layer.",
             _growth(runs, network, "gradient perturbation", "relative_sigma_min"),
             _growth(runs, network, "no change", "relative_sigma_min"), "greater", smoke=smoke,
             effect="log10(sigma_min / ||W||_F, final over initial), with - without the layer"))
         result.append(stats.paired(
             f"[Dworakowski 2019, fig. 13], {name}: with the layer the conditioning stays stable over the "
-            f"epochs (kappa grows less than without the layer).",
+            "epochs (kappa grows less than without the layer).",
             _growth(runs, network, "gradient perturbation", "kappa"), _growth(runs, network, "no change", "kappa"),
             "less", smoke=smoke, effect="log10(kappa final / kappa initial), with - without the layer"))
     return result

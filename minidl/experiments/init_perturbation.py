@@ -79,7 +79,8 @@ PERTURBATION_COLUMNS = {
     "least_cosine_before_next": "smallest cosine to w_0 just before the next perturbation or at the end",
     "final_train_loss": "train loss at the end, mean over seeds",
     "baseline_final_train_loss": "the unperturbed run's train loss at the end, mean over seeds",
-    "final_test_loss": "test loss at the end, mean over seeds", "final_cosine": "cosine to w_0 at the end, mean over seeds"}
+    "final_test_loss": "test loss at the end, mean over seeds",
+    "final_cosine": "cosine to w_0 at the end, mean over seeds"}
 
 
 class Losses:
@@ -288,8 +289,8 @@ def _init_claim(curves, loss, lr, smoke):
                for std in INIT_STDS]
     figures = "sec. 3.4, figs. 3-1 to 3-3" if loss == "cross-entropy" else "sec. 3.6, fig. 3-6"
     return stats.ordering(f"[Liang 2019, {figures}], {loss}, lr {lr:g}: with a larger standard deviation of the "
-                          f"initial weights the network takes longer to converge (the train loss averaged over "
-                          f"the epochs grows with the init std).", ordered, "less", smoke=smoke)
+                          "initial weights the network takes longer to converge (the train loss averaged over "
+                          "the epochs grows with the init std).", ordered, "less", smoke=smoke)
 
 
 def _recovery_claim(curves, loss, perturbed_at, epochs, smoke):
@@ -320,7 +321,7 @@ def _cosine_claim(curves, finals, loss, perturbed_at, epochs, smoke):
     return stats.one_sample(
         f"[Liang 2019, sec. 3.6, fig. 3-8], {loss}: after each perturbation the new solution is very close to the "
         f"first converged solution w_0 (cosine above {COSINE_CLOSE:g}).", least, "greater", COSINE_CLOSE,
-        effect=f"smallest cosine to w_0 just before the next perturbation or at the end, over every noise std - "
+        effect="smallest cosine to w_0 just before the next perturbation or at the end, over every noise std - "
                f"{COSINE_CLOSE:g}", smoke=smoke, control=control)
 
 
@@ -338,7 +339,7 @@ def _train_test_claim(curves, smoke):
     control = stats.one_sample("the same with the loss on points labelled by an independent perceptron",
                                correlations("unrelated_test_loss"), "greater", RELATED, effect=effect, smoke=smoke)
     return stats.one_sample(
-        f"[Liang 2019, sec. 3.6, fig. 3-7], exponential loss: the training and testing losses are closely related "
+        "[Liang 2019, sec. 3.6, fig. 3-7], exponential loss: the training and testing losses are closely related "
         f"on this linearly separable data set (correlation above {RELATED:g}, with weight noise {noise:g}).",
         correlations("test_loss"), "greater", RELATED, effect=effect, smoke=smoke, control=control)
 
@@ -382,7 +383,7 @@ def finish(settings, trials):
                                _perturbation_figure(curves, perturbed_at, reference_epoch, settings["seed"]),
                                engine.one_seed(settings["seed"]))],
         summary={"perturbed_at": perturbed_at, "w_0_epoch": reference_epoch},
-        notes=[f"The paper's perturbation runs use learning rate 1e-6 (figs. 3-4, 3-5) or 0.01 (fig. 3-7) and "
+        notes=["The paper's perturbation runs use learning rate 1e-6 (figs. 3-4, 3-5) or 0.01 (fig. 3-7) and "
                f"unstated noise levels; here lr {settings['lr']:g} for both losses, noise std "
                f"{', '.join(map(str, PERTURBATION_STDS))} at epochs {perturbed_at}, w_0 taken at epoch "
                f"{reference_epoch}.",

@@ -204,7 +204,7 @@ def _claim(networks, statement, statistic, effect, reference, smoke, control=Tru
 def claims(networks, smoke):
     """The paper's claims, each judged over seeds on a statistic of one seed's networks across init stds."""
     return [
-        _claim(networks, f"[Liang 2019, figs. 4-2, 4-3, 4-6]: after normalization the test loss is linearly "
+        _claim(networks, "[Liang 2019, figs. 4-2, 4-3, 4-6]: after normalization the test loss is linearly "
                          f"related to the training loss (Pearson r above {LINEAR}).",
                _correlation("Pearson", "normalized_train_loss", "normalized_test_loss"),
                "Pearson r(normalized train loss, normalized test loss) over the init stds", LINEAR, smoke),
@@ -251,8 +251,8 @@ def finish(settings, trials):
                                f"every network of {n} seeds")],
         summary={"networks": networks},
         notes=["The paper uses CIFAR-10 (50k images, 32x32x3), 5x5 convolutions with 32 or 64 channels and 200 "
-               f"epochs; here digits (70 % of the 1797 8x8 images for training, a new split per seed), 3x3 convolutions with "
-               f"{channels} channels and {settings['epochs']} epochs.",
+               "epochs; here digits (70 % of the 1797 8x8 images for training, a new split per seed), 3x3 "
+               f"convolutions with {channels} channels and {settings['epochs']} epochs.",
                f"The paper's init stds run from 1e-4 to 0.15; here from {min(settings['stds']):g} to "
                f"{max(settings['stds']):g}, around the He scale sqrt(2 / fan_in) of the three layers "
                f"({(2 / 9) ** 0.5:.2g}, {(2 / (9 * channels)) ** 0.5:.2g}, {(2 / (16 * channels)) ** 0.5:.2g}).",
@@ -265,9 +265,9 @@ def finish(settings, trials):
                f"Every normalized loss lies between {low_loss:.4f} and ln 10 = {math.log(10):.4f}, the loss of "
                "uniform predictions: divided by the product of the norms, the outputs are small and the "
                "cross-entropy is nearly linear in them.",
-               f"The paper keeps only networks at zero training error; here every true-label network counts, "
+               "The paper keeps only networks at zero training error; here every true-label network counts, "
                f"and {unfitted} of {len([t for t in trained if t['labels'] == 'true'])} did not reach zero "
-               f"training error."])
+               "training error."])
 
 
 def _log(ax, which):
