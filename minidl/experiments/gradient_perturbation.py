@@ -372,7 +372,7 @@ def _accuracy_figure(records):
 
 
 def _spectrum_figure(records):
-    panels = [("singular values (log): sigma_max solid, sigma_min dashed", None),
+    panels = [("sigma_max (solid), sigma_min (dashed), log", None),
               ("sigma_min / ||W||_F (log)", lambda r: r["sigma_min"] / r["frobenius"]),
               ("condition number (log)", lambda r: r["condition_number"])]
     figure, axes = figure_grid(len(CHANGES), len(panels), panel=(4.8, 3.8))
