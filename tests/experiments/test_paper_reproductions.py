@@ -1,6 +1,7 @@
 """gradient-perturbation, init-perturbation and normalized-loss on the engine: a tiny run writes the report
 from its stored trials, and each claim is judged: it holds on records with the paper's effect, does not
 hold with the opposite effect, and is not evidence when its null control agrees too."""
+import csv
 import math
 
 import numpy
@@ -16,6 +17,9 @@ TINY = {
     init_perturbation: dict(samples=40, init_epochs=1, perturbation_epochs=4, perturb_every=2, seeds=2),
     normalized_loss: dict(stds=[0.1, 0.2, 0.3], channels=2, epochs=1, random_label_epochs=1, seeds=2),
 }
+
+RANGES = [("accuracy", 0.0, 1.0), ("error", 0.0, 1.0), ("condition_number", 1.0, math.inf), ("cosine", -1.0, 1.0),
+          ("product_of_norms", 0.0, math.inf)]
 
 
 @pytest.fixture(autouse=True)
@@ -35,6 +39,15 @@ def test_a_tiny_run_writes_a_report_with_its_departures_from_the_paper(module, t
     assert all(claim.n == 2 for claim in summary["claims"])
     for path in tmp_path.glob("*.png"):
         assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and f"]({path.name})" in report
+    for path in tmp_path.glob("*.csv"):
+        with open(path) as stream:
+            rows = list(csv.DictReader(stream))
+        assert rows, path.name
+        for column in rows[0]:
+            for word, low, high in RANGES:
+                if word in column:
+                    values = [float(row[column]) for row in rows if row[column] != ""]
+                    assert all(low <= v <= high for v in values), f"{path.name}: {column} outside [{low}, {high}]"
 
 
 def test_quick_presets_are_smoke_runs_and_checks_refuse_bad_settings():
