@@ -118,6 +118,14 @@ def measure(model, train_set, test_set):
             "product_of_norms": product, "scale": float(numpy.sqrt((centred ** 2).mean()))}
 
 
+def check(settings):
+    stds = settings["stds"]
+    if len(set(stds)) != len(stds) or len(stds) < 3:
+        return (f"--stds must be at least 3 distinct values (each seed's statistic is a correlation over "
+                f"them), got {stds}")
+    return None
+
+
 def plan(settings):
     seeds = range(settings["seed"], settings["seed"] + settings["seeds"])
     trials = [({"labels": "true", "init_std": std}, seed) for std in settings["stds"] for seed in seeds]
@@ -351,4 +359,4 @@ def _norms_figure(networks):
 
 
 EXPERIMENT = engine.Experiment(name=NAME, help=HELP, settings=SETTINGS, quick=QUICK, plan=plan, trial=trial,
-                               finish=finish)
+                               finish=finish, check=check)

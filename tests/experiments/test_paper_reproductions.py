@@ -55,6 +55,9 @@ def test_quick_presets_are_smoke_runs_and_checks_refuse_bad_settings():
         assert engine.settings_of(module.EXPERIMENT, quick=True)["quick"] is True
     with pytest.raises(engine.UsageError, match="--perturb-every must be below --perturbation-epochs"):
         engine.settings_of(init_perturbation.EXPERIMENT, perturb_every=8, perturbation_epochs=8)
+    for stds in ([0.1, 0.2], [0.1, 0.2, 0.1]):
+        with pytest.raises(engine.UsageError, match="--stds must be at least 3 distinct values"):
+            engine.settings_of(normalized_loss.EXPERIMENT, stds=stds)
 
 
 # --------------------------------------------------------------------- gradient-perturbation
