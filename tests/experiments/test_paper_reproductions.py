@@ -169,3 +169,13 @@ def test_normalized_loss_untrained_controls_are_distinct_nets_with_the_same_meas
     outputs = normalized(Tensor(x)).numpy().astype(numpy.float64)
     centred = outputs - outputs.mean(axis=1, keepdims=True)
     assert measured["scale"] == pytest.approx(math.sqrt((centred ** 2).mean()), rel=1e-5)
+
+
+@pytest.mark.parametrize("module, condition", [
+    (gradient_perturbation, {"network": "fcn", "change": "gradient perturbation"}),
+    (init_perturbation, {"part": "perturbation", "loss": "cross-entropy", "perturbation_std": 0.1}),
+    (normalized_loss, {"labels": "random", "init_std": 0.1})], ids=lambda value: getattr(value, "NAME", ""))
+def test_a_trial_draws_every_random_number_from_its_seed(module, condition):
+    settings = engine.settings_of(module.EXPERIMENT, **TINY[module])
+    first, again, other = (module.trial(settings, condition, seed) for seed in (3, 3, 4))
+    assert first == again and first != other
