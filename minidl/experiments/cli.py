@@ -1,14 +1,13 @@
 """The ``minidl`` command: one subcommand per experiment, and ``minidl reproduce NAME`` for the papers.
 
-An experiment module defines ``EXPERIMENT`` (see minidl.experiments.engine), or, not yet on the engine,
-NAME, HELP, ``add_arguments(parser)`` and ``run(args)``. Every option has help text showing its default.
+An experiment module defines ``EXPERIMENT`` (see minidl.experiments.engine). Every option has help text
+showing its default.
 Flags are checked before any work or file: a user's mistake exits with status 2 and one line saying what
 to change, no traceback. A module whose optional dependency is missing still gets its subcommand, which
 parses its flags and names the extra to install.
 """
 import argparse
 import importlib
-import math
 import sys
 
 from minidl import __version__
@@ -36,10 +35,6 @@ REPRODUCTIONS = {
 # the extra that installs each optional dependency
 EXTRAS = {"ray": "cluster", "cupy": "gpu", "torch": "test"}
 
-# options of the modules not yet on the engine that must be at least 1
-AT_LEAST_ONE = ("epochs", "seeds", "paths", "hidden", "batch_size", "width", "widths")
-
-
 def _add_experiment(commands, name, module_name):
     try:
         module = importlib.import_module(module_name)
@@ -48,42 +43,11 @@ def _add_experiment(commands, name, module_name):
         engine.add_run_options(sub, name)
         sub.set_defaults(run=_unavailable(name, error), unavailable=True)
         return
-    experiment = getattr(module, "EXPERIMENT", None)
-    help_text = experiment.help if experiment is not None else module.HELP
-    sub = commands.add_parser(name, help=help_text, description=help_text,
+    experiment = module.EXPERIMENT
+    sub = commands.add_parser(name, help=experiment.help, description=experiment.help,
                               formatter_class=argparse.RawDescriptionHelpFormatter)
-    if experiment is not None:
-        engine.add_arguments(sub, experiment)
-        sub.set_defaults(run=lambda args: engine.main(experiment, args))
-        return
-    sub.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
-    engine.add_run_options(sub, name)
-    module.add_arguments(sub)
-    for action in sub._actions:
-        if action.help is None:
-            action.help = action.dest.replace("_", " ")
-        if action.option_strings and "default" not in action.help and action.default not in (None, argparse.SUPPRESS):
-            action.help += " (default: %(default)s)"
-    sub.set_defaults(run=_checked(module.run))
-
-
-def _checked(run):
-    """A module's run, after the flags every module shares are checked: finite floats, sizes >= 1."""
-    def checked(args):
-        for key, value in vars(args).items():
-            for item in (value if isinstance(value, list) else [value]):
-                flag = "--" + key.replace("_", "-")
-                if isinstance(item, float) and not math.isfinite(item):
-                    raise engine.UsageError(f"{flag} must be a finite number, got {item!r}")
-                if key in AT_LEAST_ONE and isinstance(item, int) and item < 1:
-                    raise engine.UsageError(f"{flag} must be 1 or more, got {item!r}")
-        engine.check_run_options(args)
-        if args.workers > 1 or args.address:
-            raise engine.UsageError(f"--workers and --address need an experiment on the engine; "
-                                    f"{args.command} runs in one process")
-        args.progress = args.progress and sys.stderr.isatty()
-        return run(args)
-    return checked
+    engine.add_arguments(sub, experiment)
+    sub.set_defaults(run=lambda args: engine.main(experiment, args))
 
 
 def _unavailable(name, error):
@@ -118,7 +82,7 @@ def _list_or_ask(parser):
         for name, module_name in REPRODUCTIONS.items():
             try:
                 module = importlib.import_module(module_name)
-                summary = module.EXPERIMENT.help if hasattr(module, "EXPERIMENT") else module.HELP
+                summary = module.EXPERIMENT.help
             except ImportError as error:
                 summary = f"(unavailable: {error})"
             print(f"{name:<24} {summary}")
