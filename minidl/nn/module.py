@@ -89,10 +89,15 @@ class Module:
         return iter(self._modules.values())
 
     def named_parameters(self):
-        """(key, Parameter) pairs with PyTorch-style keys such as ``0.weight``."""
+        """(key, Parameter) pairs with PyTorch-style keys such as ``0.weight``, each Parameter once: a
+        weight shared by two layers (tied weights, a layer used twice) comes under its first key only, as
+        in PyTorch, so ``optimizer(model.parameters())`` steps it once. ``state_dict`` keeps every key."""
+        seen = set()
         for path, module in self.named_modules():
             for name, parameter in module._parameters.items():
-                yield (f"{path}.{name}" if path else name), parameter
+                if id(parameter) not in seen:
+                    seen.add(id(parameter))
+                    yield (f"{path}.{name}" if path else name), parameter
 
     def parameters(self):
         return (parameter for _, parameter in self.named_parameters())

@@ -36,6 +36,25 @@ def test_named_parameters_keys_and_order_follow_pytorch():
     assert all(isinstance(p, nn.Parameter) and p.requires_grad for p in net.parameters())
 
 
+def test_shared_parameters_come_once_as_in_pytorch_and_train_once():
+    import torch
+    from minidl import optim
+
+    manual_seed(0)
+    layer = nn.Linear(3, 3)
+    tied = nn.Sequential(layer, nn.ReLU(), layer, nn.Linear(3, 2))
+    reference = torch.nn.Sequential(torch.nn.Linear(3, 3), torch.nn.ReLU())
+    reference.append(reference[0]).append(torch.nn.Linear(3, 2))
+    assert [k for k, _ in tied.named_parameters()] == [k for k, _ in reference.named_parameters()] == [
+        "0.weight", "0.bias", "3.weight", "3.bias"]
+    assert list(tied.state_dict()) == list(reference.state_dict())  # every key, shared ones included
+    optimizer = optim.SGD(tied.parameters(), lr=0.1)  # refused a parameter given twice before
+    before = layer.weight.data.copy()
+    tied(Tensor(np.ones((1, 3), np.float32))).sum().backward()
+    optimizer.step()
+    np.testing.assert_allclose(layer.weight.data, before - 0.1 * layer.weight.grad)
+
+
 def test_named_modules_children_and_nesting():
     net = Net()
     assert [k for k, _ in net.named_modules()] == ["", "features", "features.0", "features.0.conv",
