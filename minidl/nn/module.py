@@ -10,7 +10,7 @@ from typing import NamedTuple
 
 import numpy
 
-from minidl import backend, weight_files
+from minidl import backend, checks, weight_files
 from minidl.autograd import Tensor, bump_version
 
 
@@ -150,12 +150,13 @@ class Module:
             IncompatibleKeys(missing_keys, unexpected_keys), lists of keys in order (PyTorch's result).
 
         Raises:
-            TypeError: when ``state_dict`` is not a mapping or a value is not a backend array (a
-                Tensor, a list, a host array under CuPy).
+            TypeError: when ``state_dict`` is not a mapping, a value is not a backend array (a
+                Tensor, a list, a host array under CuPy), or ``strict`` is not a bool.
             ValueError: listing the missing and unexpected keys (strict) and the values of another
                 shape or dtype; a dtype mismatch names the fix, ``model.to(dtype)``.
         """
         where = f"{type(self).__name__}.load_state_dict"
+        strict = checks.flag(strict, "strict", where)
         if not isinstance(state_dict, Mapping):
             raise TypeError(f"{where}: expected a mapping key -> array, got {type(state_dict).__name__}")
         own = self.state_dict()

@@ -165,3 +165,10 @@ def test_a_load_bumps_the_version_of_the_written_parameters_only():
     target.load_state_dict(state, strict=False)
     after = {key: p._version for key, p in target.named_parameters()}
     assert after == {key: v + (key == "linear.weight") for key, v in versions.items()}
+
+
+@pytest.mark.parametrize("strict", ["no", None, 0])
+def test_strict_must_be_a_bool(strict):
+    model = nn.Sequential(nn.Linear(2, 2))
+    with pytest.raises(TypeError, match="^Sequential.load_state_dict: strict must be True or False, got"):
+        model.load_state_dict({}, strict=strict)
