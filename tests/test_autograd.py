@@ -1,3 +1,4 @@
+import re
 import sys
 
 import numpy as np
@@ -267,6 +268,19 @@ def test_backward_on_a_leaf_and_with_a_tensor_gradient():
     b = leaf(2, 3)
     (b * 3).backward(g)
     np.testing.assert_allclose(b.grad, 3 * g)
+
+
+@pytest.mark.parametrize("through", ["leaf", "graph"])
+def test_a_gradient_of_another_dtype_is_refused_and_a_list_takes_the_tensor_dtype(through):
+    a = Tensor(np.ones(3, np.float32), requires_grad=True)
+    y = a if through == "leaf" else a * 2
+    with pytest.raises(ValueError, match=re.escape("Tensor.backward: expected a gradient of shape (3,) and "
+                                                   "dtype float32, got (3,) float64")):
+        y.backward(np.ones(3))  # gave the float32 leaf a float64 .grad, refused only at optimizer.step
+    assert a.grad is None
+    b = Tensor(np.ones(3), requires_grad=True)
+    (b if through == "leaf" else b * 2).backward([1.0, 2.0, 3.0])  # was cast to float32 first
+    assert b.grad.dtype == np.float64
 
 
 # --------------------------------------------------------------------- the graph walk
