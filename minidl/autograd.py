@@ -280,7 +280,18 @@ class Tensor:
         return Log()(self)
 
     def astype(self, dtype):
-        """A differentiable copy in ``dtype`` (the only way to change a tensor's precision)."""
+        """A copy in ``dtype``: differentiable to a floating dtype (the only way to change a tensor's
+        precision); to an integer or bool dtype a copy outside the graph, as PyTorch's ``to``.
+
+        Raises:
+            TypeError: when ``dtype`` is not a dtype.
+        """
+        try:
+            dtype = numpy.dtype(dtype)
+        except TypeError:
+            raise TypeError(f"Tensor.astype: expected a dtype such as numpy.float64, got {dtype!r}") from None
+        if dtype.kind != "f":
+            return Tensor._wrap(self.data.astype(dtype))
         return Cast(dtype)(self)
 
 

@@ -455,3 +455,12 @@ def test_backward_sums_in_creation_order_so_the_gradient_bits_repeat():
         (products[0] + products[1] + products[2] + products[3]).sum().backward()
         patterns.add(x.grad.tobytes())
     assert len(patterns) == 1
+
+
+def test_a_cast_to_integers_leaves_the_graph_as_in_pytorch():
+    a = Tensor(np.array([1.5, -2.5]), requires_grad=True)
+    counts = a.astype(np.int64)  # required a gradient and passed one back through the rounding
+    assert counts.dtype == np.int64 and not counts.requires_grad and counts.creator is None
+    np.testing.assert_array_equal(counts.data, [1, -2])
+    with pytest.raises(TypeError, match="^Tensor.astype: expected a dtype such as numpy.float64, got 'cuda'"):
+        a.astype("cuda")
