@@ -377,11 +377,12 @@ def _checked_plan(experiment, settings):
 def _claim_folder(out, experiment, settings):
     """The RunFolder for this run: new, or holding this same run (same experiment and settings)."""
     path = os.path.abspath(os.fspath(out))
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise UsageError(f"{path} is a file, not a folder; give an empty or new --out")
     wanted = {"experiment": experiment.name, "settings": settings}
     stored = os.path.join(path, SETTINGS_FILE)
     if os.path.isfile(stored):
-        with open(stored) as stream:
-            found = json.load(stream)
+        found = _read_json(stored, ("experiment", "settings"))
         if found != json.loads(json.dumps(wanted)):
             raise UsageError(f"{path} holds a run with other settings ({_difference(found, wanted)}); "
                              f"give another --out, or the same flags to resume it")
@@ -411,12 +412,29 @@ def _load(folder, condition, seed):
     path = folder.file(_trial_name(condition, seed))
     if not os.path.isfile(path):
         return None
-    with open(path) as stream:
-        stored = json.load(stream)
+    stored = _read_json(path, ("condition", "seed", "records"))
     if stored["condition"] != json.loads(json.dumps(condition)) or stored["seed"] != seed:
         raise UsageError(f"{path} holds the trial {stored['condition']} seed {stored['seed']}, not "
                          f"{condition} seed {seed}; give a new --out")
     return Trial(stored["condition"], stored["seed"], stored["records"], stored.get("seconds", math.nan))
+
+
+def _read_json(path, keys):
+    """The dict stored in ``path``, which must hold ``keys``.
+
+    Raises:
+        UsageError: when the file is not JSON, or not a dict with those keys (edited or of another tool).
+    """
+    try:
+        with open(path, encoding="utf-8") as stream:
+            found = json.load(stream)
+    except (ValueError, UnicodeDecodeError) as error:  # JSONDecodeError is a ValueError
+        raise UsageError(f"{path} is not a JSON file of a minidl run ({error}); give another --out, or "
+                         f"delete the file") from None
+    if not isinstance(found, dict) or not all(key in found for key in keys):
+        raise UsageError(f"{path} is not a file of a minidl run (expected a JSON object with "
+                         f"{', '.join(keys)}); give another --out, or delete the file")
+    return found
 
 
 def _address(address):

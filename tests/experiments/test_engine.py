@@ -86,6 +86,35 @@ def test_a_folder_of_another_run_is_refused_and_left_unchanged(tmp_path):
         engine.run(engine_toy.EXPERIMENT, other, tmp_path.parent / "stray", progress=False)
 
 
+def _write(path, text):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path.parent
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda out: _write(out, "a file"), "is a file, not a folder"),
+    (lambda out: _write(out / "settings.json", "{damaged"), "settings.json is not a JSON file of a minidl run"),
+    (lambda out: _write(out / "settings.json", "[1, 2]"), "settings.json is not a file of a minidl run"),
+    (lambda out: _write(out / "settings.json", "\xff"), "settings.json is not a JSON file of a minidl run"),
+])
+def test_an_out_that_is_a_file_or_holds_a_damaged_settings_file_is_a_usage_error(tmp_path, make, message):
+    out = tmp_path / "run"
+    make(out)
+    with pytest.raises(engine.UsageError, match=message):
+        engine.run(engine_toy.EXPERIMENT, engine.settings_of(engine_toy.EXPERIMENT, quick=True), out,
+                   progress=False)
+
+
+@pytest.mark.parametrize("text", ["", "{}", "[]"])
+def test_a_damaged_trial_file_is_a_usage_error_naming_it(tmp_path, text):
+    settings = engine.settings_of(engine_toy.EXPERIMENT, quick=True)
+    engine.run(engine_toy.EXPERIMENT, settings, tmp_path, progress=False)
+    (tmp_path / "trials" / "slope=1.5,seed=1.json").write_text(text)
+    with pytest.raises(engine.UsageError, match="slope=1.5,seed=1.json is not a"):
+        engine.run(engine_toy.EXPERIMENT, settings, tmp_path, progress=False)
+
+
 def _sweep(out, log, sleep):
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([ROOT, TESTS]), TOY_LOG=str(log), TOY_SLEEP=sleep)
     return subprocess.Popen([sys.executable, "-m", "engine_toy", "--out", str(out), "--seeds", "4",
