@@ -50,7 +50,7 @@ def _add_experiment(commands, name, module_name):
         return
     experiment = getattr(module, "EXPERIMENT", None)
     help_text = experiment.help if experiment is not None else module.HELP
-    sub = commands.add_parser(name, help=help_text, description=help_text,
+    sub = commands.add_parser(name, help=help_text.replace("%", "%%"), description=help_text,
                               formatter_class=argparse.RawDescriptionHelpFormatter)
     if experiment is not None:
         engine.add_arguments(sub, experiment)

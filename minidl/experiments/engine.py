@@ -240,6 +240,7 @@ def add_arguments(parser, experiment):
         quick = f"; --quick: {experiment.quick[setting.name]}" if setting.name in experiment.quick else ""
         default = setting.default if setting.nargs is None else " ".join(map(str, setting.default))
         text = f"{setting.help} (default: {default if default not in (None, '') else 'none'}{quick})"
+        text = text.replace("%", "%%")  # argparse formats help text with %: "1 %" is text, not a format
         if setting.kind is bool:          # --name / --no-name
             parser.add_argument(setting.flag, dest=setting.name, action=argparse.BooleanOptionalAction,
                                 default=_UNSET, help=text)
