@@ -29,6 +29,12 @@ def _dtype_hint(dtypes):
     return f"; to load {dtype} weights, convert the model first with model.to(numpy.{dtype})"
 
 
+def _check_buffer(array, name, where):
+    if isinstance(array, Tensor) or not backend.is_backend_array(array):
+        raise TypeError(f"{where}: the buffer {name!r} must be a backend array, got {type(array).__name__}"
+                        + ("; pass tensor.data" if isinstance(array, Tensor) else ""))
+
+
 class Parameter(Tensor):
     """A Tensor that is a learnable weight of a Module: it always requires a gradient."""
 
@@ -53,8 +59,17 @@ class Module:
             raise AttributeError(f"{type(self).__name__}: call super().__init__() before setting "
                                  f"attributes")
         if name in self._buffers and not isinstance(value, (Parameter, Module)):
+            _check_buffer(value, name, f"{type(self).__name__}.{name}")
             object.__setattr__(self, name, value)  # a buffer's new value stays a buffer
             return
+        if value is not None:  # as PyTorch: None unregisters, another kind of value is a mistake
+            if name in self._parameters and not isinstance(value, Parameter):
+                raise TypeError(f"{type(self).__name__}: cannot assign a {type(value).__name__} to the "
+                                f"parameter {name!r} (it would leave the model); assign a Parameter or "
+                                f"None, or change its values with {name}.data[...] = array")
+            if name in self._modules and not isinstance(value, Module):
+                raise TypeError(f"{type(self).__name__}: cannot assign a {type(value).__name__} to the "
+                                f"submodule {name!r}; assign a Module or None")
         registry = self._parameters if isinstance(value, Parameter) else \
             self._modules if isinstance(value, Module) else None
         for other in (self._parameters, self._buffers, self._modules):
@@ -65,7 +80,19 @@ class Module:
         object.__setattr__(self, name, value)
 
     def register_buffer(self, name, array):
-        """Keep a non-learnable backend array (running statistics) in the state_dict under ``name``."""
+        """Keep a non-learnable backend array (running statistics) in the state_dict under ``name``.
+
+        Raises:
+            TypeError: when ``name`` is not a str or ``array`` is not a backend array (a Tensor, a list).
+            ValueError: when ``name`` is empty, holds a dot (state_dict keys use dots as separators) or
+                is already a parameter, submodule or other attribute.
+        """
+        where = f"{type(self).__name__}.register_buffer"
+        if not isinstance(name, str):
+            raise TypeError(f"{where}: name must be a str, got {type(name).__name__}")
+        if not name or "." in name or (hasattr(self, name) and name not in self._buffers):
+            raise ValueError(f"{where}: name must be a new attribute name without dots, got {name!r}")
+        _check_buffer(array, name, where)
         object.__setattr__(self, name, array)
         self._buffers[name] = True
 
