@@ -32,7 +32,7 @@ def write(path, arrays):
     Returns:
         the absolute path written.
     """
-    arrays = {key: numpy.ascontiguousarray(value) for key, value in arrays.items()}
+    arrays = {key: numpy.asarray(value, order="C") for key, value in arrays.items()}  # 0-d stays 0-d
     if is_safetensors(path):
         return write_atomically(path, safetensors.numpy.save(arrays))
     return write_atomically(path, lambda stream: _write_npz(stream, arrays))

@@ -215,3 +215,23 @@ def test_any_key_and_an_empty_model_round_trip(tmp_path, names, suffix):
     if suffix == ".npz":
         with np.load(tmp_path / "w.npz") as archive:  # still an archive NumPy reads
             assert archive.files == list(names)
+
+
+class Scaled(nn.Module):
+    """A 0-d parameter (a learned temperature) beside a BatchNorm, whose count is a 0-d int64 buffer."""
+
+    def __init__(self):
+        super().__init__()
+        self.temperature = nn.Parameter(np.array(1.5, np.float32))
+        self.norm = nn.BatchNorm1d(2)
+
+
+@pytest.mark.parametrize("suffix", [".npz", ".safetensors"])
+def test_zero_dimensional_weights_keep_their_shape(tmp_path, suffix):
+    source = Scaled()
+    source.norm(Tensor(np.array([[1.0, 2.0], [3.0, 5.0]], np.float32)))
+    source.save(tmp_path / ("w" + suffix))  # were written with shape (1,), and the load was refused
+    target = Scaled()
+    target.load(tmp_path / ("w" + suffix))
+    assert target.temperature.shape == () and target.temperature.data == np.float32(1.5)
+    assert target.norm.num_batches_tracked.shape == () and target.norm.num_batches_tracked == 1
