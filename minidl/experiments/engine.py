@@ -279,8 +279,7 @@ def resolve(experiment, args):
         value = getattr(args, setting.name, _UNSET)
         if value is _UNSET:
             value = experiment.quick.get(setting.name, setting.default) if args.quick else setting.default
-        settings[setting.name] = list(value) if isinstance(value, tuple) else value
-        _check(setting, settings[setting.name])
+        settings[setting.name] = _checked(setting, value)
     settings["quick"] = bool(args.quick)
     problem = experiment.check(settings) if experiment.check is not None else None
     if problem:
@@ -288,8 +287,15 @@ def resolve(experiment, args):
     return settings
 
 
-def _check(setting, value):
-    for item in (value if isinstance(value, list) else [value]):
+def _checked(setting, value):
+    """The value in its canonical form (a list for nargs, each item of the setting's type), checked."""
+    if value is None and setting.default is None:
+        return None
+    if (setting.nargs is not None) != isinstance(value, (list, tuple)):
+        raise UsageError(f"{setting.flag} must be {'a list' if setting.nargs else 'a single value'}, got "
+                         f"{value!r}")
+    items = [_typed(setting, item) for item in (value if setting.nargs else [value])]
+    for item in items:
         problem = None
         if isinstance(item, float) and not math.isfinite(item):
             problem = "must be a finite number"
@@ -297,6 +303,22 @@ def _check(setting, value):
             problem = setting.check(item)
         if problem:
             raise UsageError(f"{setting.flag} {problem}, got {item!r}")
+    return items if setting.nargs else items[0]
+
+
+def _typed(setting, item):
+    """``item`` as the setting's type: an int where a float is expected becomes a float; None only for a
+    setting whose default is None; anything else of another type (a str, a bool, a NumPy scalar that
+    settings.json cannot hold) is refused."""
+    kind = setting.kind
+    if item is None and setting.default is None:
+        return None
+    if kind is float and isinstance(item, (int, float)) and not isinstance(item, bool):
+        return float(item)
+    if type(item) is kind or (kind not in (int, float, bool) and isinstance(item, kind)):
+        return item
+    raise UsageError(f"{setting.flag} must be of type {kind.__name__}, got {item!r} "
+                     f"({type(item).__name__})")
 
 
 def check_run_options(args):
@@ -575,7 +597,15 @@ def _readme(experiment, results):
 
 
 def settings_of(experiment, **changes):
-    """The default settings of ``experiment`` with ``changes`` (for tests and notebooks), checked."""
+    """The default settings of ``experiment`` with ``changes`` (for tests and notebooks), checked.
+
+    Raises:
+        UsageError: for a name that is no setting of ``experiment``, or a value of the wrong type or
+            range (as :func:`resolve`).
+    """
+    unknown = sorted(set(changes) - {"quick"} - {s.name for s in experiment.all_settings()})
+    if unknown:
+        raise UsageError(f"settings_of: {experiment.name} has no settings {unknown}")
     args = argparse.Namespace(quick=changes.pop("quick", False), **changes)
     return resolve(experiment, args)
 

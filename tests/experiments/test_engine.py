@@ -6,6 +6,7 @@ import dataclasses
 import json
 import math
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -84,6 +85,25 @@ def test_a_folder_of_another_run_is_refused_and_left_unchanged(tmp_path):
     (tmp_path.parent / "stray" / "notes.txt").write_text("mine")
     with pytest.raises(engine.UsageError, match="holds files but no settings.json"):
         engine.run(engine_toy.EXPERIMENT, other, tmp_path.parent / "stray", progress=False)
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"pointz": 30}, "settings_of: toy has no settings ['pointz']"),  # was ignored: 50 points ran
+    ({"points": 20.5}, "--points must be of type int, got 20.5 (float)"),
+    ({"points": "20"}, "--points must be of type int, got '20' (str)"),
+    ({"points": True}, "--points must be of type int, got True (bool)"),
+    ({"points": np.int64(20)}, "--points must be of type int, got np.int64(20) (int64)"),
+    ({"seeds": None}, "--seeds must be of type int, got None (NoneType)"),
+    ({"points": [20]}, "--points must be a single value, got [20]"),
+])
+def test_settings_given_in_code_are_checked_as_flags_are(changes, message):
+    with pytest.raises(engine.UsageError, match="^" + re.escape(message)):
+        engine.settings_of(engine_toy.EXPERIMENT, quick=True, **changes)
+
+
+def test_settings_given_in_code_take_their_canonical_types():
+    settings = engine.settings_of(engine_toy.EXPERIMENT, noise=1)
+    assert settings["noise"] == 1.0 and type(settings["noise"]) is float
 
 
 def _write(path, text):
