@@ -235,12 +235,16 @@ class Module:
             dtype: a floating dtype (numpy.float64, "float32", ...).
 
         Raises:
-            TypeError: when ``dtype`` is not a floating dtype (a device name included).
+            TypeError: when ``dtype`` is not a floating dtype (a device name included), or is the
+                ambiguous "float" (float64 for NumPy, float32 for PyTorch).
         """
         where = f"{type(self).__name__}.to"
         if isinstance(dtype, str) and dtype.split(":")[0] in ("cpu", "cuda"):
             raise TypeError(f"{where}: expected a floating dtype, got the device {dtype!r}; the device "
                             f"is chosen once per process by MINIDL_BACKEND (numpy or cupy)")
+        if dtype is float or (isinstance(dtype, str) and dtype == "float"):
+            raise TypeError(f"{where}: {dtype!r} is ambiguous: float64 for NumPy, float32 for PyTorch's "
+                            f"torch.float; give numpy.float32 (or model.float()) or numpy.float64")
         try:
             dtype = numpy.dtype(dtype) if dtype is not None else None
         except TypeError:
