@@ -266,9 +266,10 @@ class Tensor:
         return Sum(axis, keepdims)(self)
 
     def mean(self, axis=None, keepdims=False):
+        total = self.sum(axis, keepdims)  # NumPy checks the axes here (AxisError, a ValueError)
         count = self.data.size if axis is None else int(numpy.prod(
-            [self.shape[a] for a in numpy.atleast_1d(axis)]))
-        return self.sum(axis, keepdims) / count
+            [self.shape[a] for a in _positive_axes(axis, self.ndim)]))
+        return total / count
 
     def max(self, axis=None, keepdims=False):
         return Max(axis, keepdims)(self)

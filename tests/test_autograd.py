@@ -464,3 +464,14 @@ def test_a_cast_to_integers_leaves_the_graph_as_in_pytorch():
     np.testing.assert_array_equal(counts.data, [1, -2])
     with pytest.raises(TypeError, match="^Tensor.astype: expected a dtype such as numpy.float64, got 'cuda'"):
         a.astype("cuda")
+
+
+@pytest.mark.parametrize("axis", [2, -3, (0, 2)])
+def test_mean_over_an_axis_the_tensor_lacks_is_numpys_axis_error(axis):
+    with pytest.raises(np.exceptions.AxisError, match="out of bounds for array of dimension 2"):
+        Tensor(np.ones((2, 3))).mean(axis=axis)  # raised IndexError: tuple index out of range
+
+
+def test_mean_over_negative_and_several_axes():
+    a = Tensor(np.arange(24.0).reshape(2, 3, 4))
+    np.testing.assert_array_equal(a.mean(axis=(-1, 0)).data, np.arange(24.0).reshape(2, 3, 4).mean(axis=(-1, 0)))
