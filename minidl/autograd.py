@@ -313,7 +313,7 @@ class Function:
     returns_view = False  # True for Functions whose output may share its input's memory
 
     def __call__(self, *inputs):
-        tensors = _as_inputs(inputs, type(self).__name__)
+        tensors = _as_inputs(inputs, type(self).__name__.lstrip("_"))  # a private _Linear is named Linear
         outputs = self.forward(*[t.data for t in tensors])
         single = not isinstance(outputs, tuple)
         results = [Tensor._wrap(o) for o in ((outputs,) if single else outputs)]

@@ -475,3 +475,9 @@ def test_mean_over_an_axis_the_tensor_lacks_is_numpys_axis_error(axis):
 def test_mean_over_negative_and_several_axes():
     a = Tensor(np.arange(24.0).reshape(2, 3, 4))
     np.testing.assert_array_equal(a.mean(axis=(-1, 0)).data, np.arange(24.0).reshape(2, 3, 4).mean(axis=(-1, 0)))
+
+
+def test_a_dtype_mix_names_the_operation_without_its_private_underscore():
+    from minidl import nn
+    with pytest.raises(TypeError, match=r"^Linear: cannot mix dtypes \['float32', 'float64'\]"):
+        nn.Linear(3, 2)(Tensor(np.ones((4, 3))))  # said "_Linear: ..."
