@@ -43,20 +43,19 @@ def is_grad_enabled():
 
 
 def _to_array(data, where="Tensor"):
-    """Backend array for ``data``: Python scalars and lists become float32 (or int64), arrays keep dtype."""
+    """Backend array for ``data``: Python scalars and lists become float32 (or int64), arrays keep dtype;
+    only real numbers and bools are taken (not complex, str or object data)."""
     if isinstance(data, Tensor):
         raise TypeError(f"{where}: got a Tensor where an array was expected; use tensor.data")
-    if backend.is_backend_array(data):
-        return data
-    backend.check_on_backend(data, where)
-    if isinstance(data, (numpy.ndarray, numpy.generic)):
-        return xp.asarray(data)
-    array = xp.asarray(data)
-    if array.dtype.kind == "f":
-        array = array.astype(DEFAULT_DTYPE)
-    elif array.dtype.kind not in "iub":
-        raise TypeError(f"{where}: expected numbers, got data of dtype {array.dtype}")
-    return array
+    if not backend.is_backend_array(data):
+        backend.check_on_backend(data, where)
+        plain = not isinstance(data, (numpy.ndarray, numpy.generic))
+        data = xp.asarray(data)
+        if plain and data.dtype.kind == "f":
+            data = data.astype(DEFAULT_DTYPE)
+    if data.dtype.kind not in "fiub":
+        raise TypeError(f"{where}: expected real numbers, got data of dtype {data.dtype}")
+    return data
 
 
 class Tensor:

@@ -481,3 +481,16 @@ def test_a_dtype_mix_names_the_operation_without_its_private_underscore():
     from minidl import nn
     with pytest.raises(TypeError, match=r"^Linear: cannot mix dtypes \['float32', 'float64'\]"):
         nn.Linear(3, 2)(Tensor(np.ones((4, 3))))  # said "_Linear: ..."
+
+
+@pytest.mark.parametrize("data, dtype", [
+    (np.array([{}], dtype=object), "object"),  # were taken, and failed deep inside a later operation
+    (np.array([1j]), "complex128"),
+    (np.array(["a"]), "<U1"),
+    (["a"], "<U1"),
+])
+def test_a_tensor_holds_real_numbers_only(data, dtype):
+    with pytest.raises(TypeError, match=re.escape(f"Tensor: expected real numbers, got data of dtype {dtype}")):
+        Tensor(data)
+    with pytest.raises(TypeError, match=re.escape(f"Mul: expected real numbers, got data of dtype {dtype}")):
+        Tensor(np.ones(1)) * data
