@@ -43,20 +43,19 @@ def is_grad_enabled():
 
 
 def _to_array(data, where="Tensor"):
-    """Backend array for ``data``: Python scalars and lists become float32 (or int64), arrays keep dtype."""
+    """Backend array for ``data``: Python scalars and lists become float32 (or int64), arrays keep dtype;
+    only real numbers and bools are taken (not complex, str or object data)."""
     if isinstance(data, Tensor):
         raise TypeError(f"{where}: got a Tensor where an array was expected; use tensor.data")
-    if backend.is_backend_array(data):
-        return data
-    backend.check_on_backend(data, where)
-    if isinstance(data, (numpy.ndarray, numpy.generic)):
-        return xp.asarray(data)
-    array = xp.asarray(data)
-    if array.dtype.kind == "f":
-        array = array.astype(DEFAULT_DTYPE)
-    elif array.dtype.kind not in "iub":
-        raise TypeError(f"{where}: expected numbers, got data of dtype {array.dtype}")
-    return array
+    if not backend.is_backend_array(data):
+        backend.check_on_backend(data, where)
+        plain = not isinstance(data, (numpy.ndarray, numpy.generic))
+        data = xp.asarray(data)
+        if plain and data.dtype.kind == "f":
+            data = data.astype(DEFAULT_DTYPE)
+    if data.dtype.kind not in "fiub":
+        raise TypeError(f"{where}: expected real numbers, got data of dtype {data.dtype}")
+    return data
 
 
 class Tensor:
@@ -69,6 +68,9 @@ class Tensor:
         creator: the Function that made this tensor, None for a leaf.
         _version: how many times the library updated ``data`` in place (:func:`bump_version`); writes
             by user code into ``data`` are not counted.
+        _base: for a view (a slice, reshape, transpose or detach that shares this tensor's memory), the
+            tensor it views, whose version it shares: updating a parameter in place is seen through
+            every view of it. None otherwise.
     """
 
     __array_priority__ = 1000  # make ``ndarray * Tensor`` defer to Tensor.__rmul__
@@ -82,13 +84,14 @@ class Tensor:
         self.creator = None
         self.generation = 0
         self._version = 0
+        self._base = None
 
     @classmethod
     def _wrap(cls, array):
         """A tensor around a backend array that is known to be valid (no checks: the hot path)."""
         tensor = Tensor.__new__(Tensor)
         tensor.data, tensor.requires_grad, tensor.grad = array, False, None
-        tensor.creator, tensor.generation, tensor._version = None, 0, 0
+        tensor.creator, tensor.generation, tensor._version, tensor._base = None, 0, 0, None
         return tensor
 
     # ----------------------------------------------------------------- properties
@@ -126,16 +129,25 @@ class Tensor:
         return self.data.item()
 
     def detach(self):
-        """A new leaf tensor sharing this data, outside the graph."""
-        return Tensor._wrap(self.data)
+        """A new leaf tensor sharing this data (and its version), outside the graph."""
+        tensor = Tensor._wrap(self.data)
+        tensor._base = _viewed(self)
+        return tensor
 
     # ----------------------------------------------------------------- backward
     def backward(self, grad=None):
         """Accumulate d(self)/d(leaf) into the ``.grad`` of every leaf that requires a gradient.
 
         Args:
-            grad: the gradient of the final objective with respect to this tensor (same shape);
-                may be omitted for a single-element tensor, where it is 1.
+            grad: the gradient of the final objective with respect to this tensor (same shape and
+                dtype; a list or Python number takes this tensor's dtype); may be omitted for a
+                single-element tensor, where it is 1.
+
+        Raises:
+            RuntimeError: when this tensor does not require a gradient, or an input saved for the
+                backward pass was updated in place since (directly or through a view).
+            ValueError: when ``grad`` is missing for a tensor of several elements, or its shape or
+                dtype differs from this tensor's.
         """
         if not self.requires_grad:
             raise RuntimeError("Tensor.backward: this tensor does not require a gradient "
@@ -146,10 +158,11 @@ class Tensor:
                                  f"of shape {self.shape}")
             grad = xp.ones_like(self.data)
         else:
-            grad = grad.data if isinstance(grad, Tensor) else _to_array(grad, "Tensor.backward")
-            if grad.shape != self.shape:
-                raise ValueError(f"Tensor.backward: expected a gradient of shape {self.shape}, "
-                                 f"got {grad.shape}")
+            given = grad.data if isinstance(grad, Tensor) else _to_array(grad, "Tensor.backward")
+            grad = given if given is grad or hasattr(grad, "dtype") else given.astype(self.dtype)
+            if grad.shape != self.shape or grad.dtype != self.dtype:
+                raise ValueError(f"Tensor.backward: expected a gradient of shape {self.shape} and dtype "
+                                 f"{self.dtype}, got {grad.shape} {grad.dtype}")
         if self.creator is None:
             self._accumulate(grad)
             return
@@ -252,9 +265,10 @@ class Tensor:
         return Sum(axis, keepdims)(self)
 
     def mean(self, axis=None, keepdims=False):
+        total = self.sum(axis, keepdims)  # NumPy checks the axes here (AxisError, a ValueError)
         count = self.data.size if axis is None else int(numpy.prod(
-            [self.shape[a] for a in numpy.atleast_1d(axis)]))
-        return self.sum(axis, keepdims) / count
+            [self.shape[a] for a in _positive_axes(axis, self.ndim)]))
+        return total / count
 
     def max(self, axis=None, keepdims=False):
         return Max(axis, keepdims)(self)
@@ -266,7 +280,18 @@ class Tensor:
         return Log()(self)
 
     def astype(self, dtype):
-        """A differentiable copy in ``dtype`` (the only way to change a tensor's precision)."""
+        """A copy in ``dtype``: differentiable to a floating dtype (the only way to change a tensor's
+        precision); to an integer or bool dtype a copy outside the graph, as PyTorch's ``to``.
+
+        Raises:
+            TypeError: when ``dtype`` is not a dtype.
+        """
+        try:
+            dtype = numpy.dtype(dtype)
+        except TypeError:
+            raise TypeError(f"Tensor.astype: expected a dtype such as numpy.float64, got {dtype!r}") from None
+        if dtype.kind != "f":
+            return Tensor._wrap(self.data.astype(dtype))
         return Cast(dtype)(self)
 
 
@@ -284,15 +309,18 @@ class Function:
     """
 
     saved_inputs = ()
+    returns_view = False  # True for Functions whose output may share its input's memory
 
     def __call__(self, *inputs):
-        tensors = _as_inputs(inputs, type(self).__name__)
+        tensors = _as_inputs(inputs, type(self).__name__.lstrip("_"))  # a private _Linear is named Linear
         outputs = self.forward(*[t.data for t in tensors])
         single = not isinstance(outputs, tuple)
         results = [Tensor._wrap(o) for o in ((outputs,) if single else outputs)]
+        if self.returns_view and xp.may_share_memory(outputs, tensors[0].data):
+            results[0]._base = _viewed(tensors[0])
         if _grad_enabled and any(t.requires_grad for t in tensors):
             self.inputs = tensors
-            self.saved_versions = [tensors[i]._version for i in self.saved_inputs]
+            self.saved_versions = [_viewed(tensors[i])._version for i in self.saved_inputs]
             self.sequence = next(_creation_order)
             self.generation = max(t.generation for t in tensors)
             self.outputs = [weakref.ref(r) for r in results]
@@ -305,11 +333,11 @@ class Function:
         """Raise a RuntimeError naming this Function when a saved input was modified since the forward."""
         for i, expected in zip(self.saved_inputs, self.saved_versions):
             tensor = self.inputs[i]
-            if tensor._version != expected:
+            if _viewed(tensor)._version != expected:
                 raise RuntimeError(
                     f"Tensor.backward: one of the variables needed for gradient computation has been "
                     f"modified by an in-place operation: input {i} of {type(self).__name__.lstrip('_')}, "
-                    f"of shape {tensor.shape}, is at version {tensor._version}; expected version "
+                    f"of shape {tensor.shape}, is at version {_viewed(tensor)._version}; expected version "
                     f"{expected}. Run the forward pass again after updating it (optimizer.step(), "
                     f"load_state_dict, an initializer)")
 
@@ -341,6 +369,11 @@ def _as_inputs(inputs, where):
                                 f"convert it explicitly")
             result.append(Tensor._wrap(array))
     return result
+
+
+def _viewed(tensor):
+    """The tensor whose memory (and version) ``tensor`` shares: itself, or the tensor it is a view of."""
+    return tensor if tensor._base is None else tensor._base
 
 
 def bump_version(*tensors):
@@ -502,6 +535,8 @@ class MatMul(Function):
 
 
 class Reshape(Function):
+    returns_view = True
+
     def __init__(self, shape):
         self.shape = shape
 
@@ -514,6 +549,8 @@ class Reshape(Function):
 
 
 class Transpose(Function):
+    returns_view = True
+
     def __init__(self, axes):
         self.axes = axes
 
@@ -528,6 +565,8 @@ class Transpose(Function):
 
 class GetItem(Function):
     """Indexing by ints, slices and integer arrays; repeated indices accumulate their gradients."""
+
+    returns_view = True
 
     def __init__(self, index):
         self.index = index.data if isinstance(index, Tensor) else index

@@ -17,7 +17,7 @@ import safetensors.numpy
 from minidl.files import write_atomically
 
 SAFETENSORS = ".safetensors"
-_ZIP_MAGIC = b"PK\x03\x04"
+_ZIP_MAGICS = (b"PK\x03\x04", b"PK\x05\x06")  # a first member, or the end of an empty archive
 _NPY_MAGIC = b"\x93NUMPY"
 
 
@@ -32,10 +32,19 @@ def write(path, arrays):
     Returns:
         the absolute path written.
     """
-    arrays = {key: numpy.ascontiguousarray(value) for key, value in arrays.items()}
+    arrays = {key: numpy.asarray(value, order="C") for key, value in arrays.items()}  # 0-d stays 0-d
     if is_safetensors(path):
         return write_atomically(path, safetensors.numpy.save(arrays))
-    return write_atomically(path, lambda stream: numpy.savez(stream, **arrays))
+    return write_atomically(path, lambda stream: _write_npz(stream, arrays))
+
+
+def _write_npz(stream, arrays):
+    """An uncompressed .npz archive, as numpy.savez writes, for any key: savez takes the keys as keyword
+    arguments, so a weight named ``file`` or ``allow_pickle`` would be refused or taken for its option."""
+    with zipfile.ZipFile(stream, "w", zipfile.ZIP_STORED, allowZip64=True) as archive:
+        for key, value in arrays.items():
+            with archive.open(key + ".npy", "w", force_zip64=True) as member:
+                numpy.lib.format.write_array(member, value, allow_pickle=False)
 
 
 def read(path, where):
@@ -48,8 +57,8 @@ def read(path, where):
     Raises:
         FileNotFoundError: when there is no such file.
         ValueError: naming the file and what is wrong with it: truncated, a member with a bad CRC, a
-            single-array .npy file, pickled objects, a dtype NumPy lacks (bfloat16), or not a weight
-            file at all.
+            single-array .npy file, pickled objects, a zip member that is no array (a PyTorch .pt file),
+            a dtype NumPy lacks (bfloat16), or not a weight file at all.
     """
     path = os.fspath(path)
     with open(path, "rb") as stream:
@@ -66,12 +75,18 @@ def read(path, where):
     if content.startswith(_NPY_MAGIC):
         raise ValueError(f"{where}: {path!r} is a .npy file holding a single array, not an .npz archive "
                          f"of named weights (write weight files with Module.save)")
-    if not content.startswith(_ZIP_MAGIC):
+    if not content.startswith(_ZIP_MAGICS):
         raise ValueError(f"{where}: {path!r} is not an .npz archive (no zip header); weight files are "
                          f".npz or .safetensors")
     try:
         with numpy.load(io.BytesIO(content), allow_pickle=False) as archive:
-            return {key: archive[key] for key in archive.files}
+            members = {name: archive[name] for name in archive.files}
     except (zipfile.BadZipFile, zlib.error, EOFError, ValueError, OSError) as error:
         raise ValueError(f"{where}: {path!r} is a damaged .npz archive ({type(error).__name__}: "
                          f"{error})") from None
+    for name, member in members.items():  # NumPy returns the raw bytes of a member that is no .npy array
+        if not isinstance(member, numpy.ndarray):
+            raise ValueError(f"{where}: {path!r} is a zip archive whose member {name!r} is not a .npy "
+                             f"array (a PyTorch .pt file is such an archive); weight files are .npz or "
+                             f".safetensors")
+    return members

@@ -1,3 +1,4 @@
+import re
 import sys
 
 import numpy as np
@@ -269,6 +270,19 @@ def test_backward_on_a_leaf_and_with_a_tensor_gradient():
     np.testing.assert_allclose(b.grad, 3 * g)
 
 
+@pytest.mark.parametrize("through", ["leaf", "graph"])
+def test_a_gradient_of_another_dtype_is_refused_and_a_list_takes_the_tensor_dtype(through):
+    a = Tensor(np.ones(3, np.float32), requires_grad=True)
+    y = a if through == "leaf" else a * 2
+    with pytest.raises(ValueError, match=re.escape("Tensor.backward: expected a gradient of shape (3,) and "
+                                                   "dtype float32, got (3,) float64")):
+        y.backward(np.ones(3))  # gave the float32 leaf a float64 .grad, refused only at optimizer.step
+    assert a.grad is None
+    b = Tensor(np.ones(3), requires_grad=True)
+    (b if through == "leaf" else b * 2).backward([1.0, 2.0, 3.0])  # was cast to float32 first
+    assert b.grad.dtype == np.float64
+
+
 # --------------------------------------------------------------------- the graph walk
 def test_a_10000_op_chain_backward_runs_without_recursion():
     a = Tensor(np.array(1.0), requires_grad=True)
@@ -441,3 +455,42 @@ def test_backward_sums_in_creation_order_so_the_gradient_bits_repeat():
         (products[0] + products[1] + products[2] + products[3]).sum().backward()
         patterns.add(x.grad.tobytes())
     assert len(patterns) == 1
+
+
+def test_a_cast_to_integers_leaves_the_graph_as_in_pytorch():
+    a = Tensor(np.array([1.5, -2.5]), requires_grad=True)
+    counts = a.astype(np.int64)  # required a gradient and passed one back through the rounding
+    assert counts.dtype == np.int64 and not counts.requires_grad and counts.creator is None
+    np.testing.assert_array_equal(counts.data, [1, -2])
+    with pytest.raises(TypeError, match="^Tensor.astype: expected a dtype such as numpy.float64, got 'cuda'"):
+        a.astype("cuda")
+
+
+@pytest.mark.parametrize("axis", [2, -3, (0, 2)])
+def test_mean_over_an_axis_the_tensor_lacks_is_numpys_axis_error(axis):
+    with pytest.raises(np.exceptions.AxisError, match="out of bounds for array of dimension 2"):
+        Tensor(np.ones((2, 3))).mean(axis=axis)  # raised IndexError: tuple index out of range
+
+
+def test_mean_over_negative_and_several_axes():
+    a = Tensor(np.arange(24.0).reshape(2, 3, 4))
+    np.testing.assert_array_equal(a.mean(axis=(-1, 0)).data, np.arange(24.0).reshape(2, 3, 4).mean(axis=(-1, 0)))
+
+
+def test_a_dtype_mix_names_the_operation_without_its_private_underscore():
+    from minidl import nn
+    with pytest.raises(TypeError, match=r"^Linear: cannot mix dtypes \['float32', 'float64'\]"):
+        nn.Linear(3, 2)(Tensor(np.ones((4, 3))))  # said "_Linear: ..."
+
+
+@pytest.mark.parametrize("data, dtype", [
+    (np.array([{}], dtype=object), "object"),  # were taken, and failed deep inside a later operation
+    (np.array([1j]), "complex128"),
+    (np.array(["a"]), "<U1"),
+    (["a"], "<U1"),
+])
+def test_a_tensor_holds_real_numbers_only(data, dtype):
+    with pytest.raises(TypeError, match=re.escape(f"Tensor: expected real numbers, got data of dtype {dtype}")):
+        Tensor(data)
+    with pytest.raises(TypeError, match=re.escape(f"Mul: expected real numbers, got data of dtype {dtype}")):
+        Tensor(np.ones(1)) * data

@@ -84,3 +84,41 @@ def test_the_limit_direct_writes_into_data_are_not_tracked():
     loss.backward()
     np.testing.assert_array_equal(x.grad, [5.0, 5.0])  # the new values, not those of the forward pass
     assert w._version == 0
+
+
+def slice_of(w):
+    return w[0:2]
+
+
+def reshape_of(w):
+    return w.reshape(3, 1)
+
+
+def transpose_of(w):
+    return w.reshape(1, 3).T
+
+
+def detached(w):
+    return w.detach()
+
+
+@pytest.mark.parametrize("view", [slice_of, reshape_of, transpose_of, detached])
+def test_a_step_is_seen_through_a_view_of_the_weight(view):
+    w = nn.Parameter(np.array([1.0, 2.0, 3.0]))
+    x = Tensor(np.full(view(w).shape, 2.0), requires_grad=True)
+    v = view(w)
+    assert np.shares_memory(v.data, w.data)
+    loss = (v * x).sum()
+    w.grad = np.ones(3)
+    SGD([w], lr=0.5).step()
+    with pytest.raises(RuntimeError, match="modified by an in-place operation: input 0 of Mul"):
+        loss.backward()  # gave dx = the stepped w silently, as the view shares w's memory
+
+
+def test_a_copy_made_by_indexing_is_not_a_view_and_keeps_its_values():
+    w = nn.Parameter(np.array([1.0, 2.0, 3.0]))
+    x = Tensor(np.full(2, 2.0), requires_grad=True)
+    loss = (w[[0, 2]] * x).sum()  # an integer-array index copies
+    init.zeros(w)
+    loss.backward()
+    np.testing.assert_array_equal(x.grad, [1.0, 3.0])

@@ -340,3 +340,83 @@ def test_an_optimizer_built_before_a_dtype_move_updates_the_new_arrays():
     for p, q in zip(model.parameters(), twin.parameters()):
         np.testing.assert_array_equal(p.data, q.data)
 
+
+
+# --------------------------------------------------------------------- gradients and hyperparameters set by hand
+@pytest.mark.parametrize("name", ["SGD", "Adam"])
+@pytest.mark.parametrize("grad, message", [
+    (Tensor(np.ones(2)), "must be an array of the backend, got Tensor; assign its array, tensor.data"),
+    ([1.0, 1.0], "must be an array of the backend, got list"),
+])
+def test_a_gradient_that_is_not_an_array_is_refused_and_changes_nothing(name, grad, message):
+    p = nn.Parameter(np.ones(2))
+    p.grad = grad
+    with pytest.raises(TypeError, match=re.escape(f"{name}.step: the gradient of params[0] {message}")):
+        getattr(optim, name)([p], lr=0.1).step()
+    assert type(p.data) is np.ndarray
+    np.testing.assert_array_equal(p.data, np.ones(2))
+
+
+@pytest.mark.parametrize("name, attribute, value, error, message", [
+    ("SGD", "lr", -5.0, ValueError, "SGD.lr: lr must be >= 0, got -5.0"),
+    ("SGD", "lr", "0.1", TypeError, "SGD.lr: lr must be a real number, got '0.1' (str)"),
+    ("SGD", "momentum", 0.0, ValueError, "SGD.momentum: nesterov needs momentum > 0 and dampening = 0"),
+    ("Adam", "betas", (0.9, 1.0), ValueError, "Adam.betas: betas[1] must be in [0, 1), got 1.0"),
+    ("RMSprop", "centered", 1, TypeError, "RMSprop.centered: centered must be True or False, got 1 (int)"),
+])
+def test_a_bad_hyperparameter_assigned_between_steps_is_refused(name, attribute, value, error, message):
+    options = {"lr": 0.1, "momentum": 0.9, "nesterov": True} if name == "SGD" else {}
+    optimizer = getattr(optim, name)([nn.Parameter(np.ones(2))], **options)
+    before = optimizer.hyperparameters
+    with pytest.raises(error, match="^" + re.escape(message)):
+        setattr(optimizer, attribute, value)
+    assert optimizer.hyperparameters == before
+
+
+def test_an_assigned_hyperparameter_is_stored_canonically():
+    optimizer = optim.Adam([nn.Parameter(np.ones(2))])
+    optimizer.lr, optimizer.betas, optimizer.amsgrad = np.float32(0.5), [0.5, 0.25], np.bool_(True)
+    assert optimizer.hyperparameters["lr"] == 0.5 and type(optimizer.lr) is float
+    assert optimizer.betas == (0.5, 0.25) and optimizer.amsgrad is True
+
+
+@pytest.mark.parametrize("name, options, change", [
+    ("Adam", {"lr": 0.1}, {"amsgrad": True}),
+    ("Adam", {"lr": 0.1, "amsgrad": True}, {"amsgrad": False}),
+    ("RMSprop", {}, {"momentum": 0.9, "centered": True}),
+    ("RMSprop", {"momentum": 0.9, "centered": True}, {"momentum": 0.0, "centered": False}),
+    ("SGD", {"lr": 0.1}, {"momentum": 0.9}),
+    ("SGD", {"lr": 0.1, "momentum": 0.9, "dampening": 0.5}, {"momentum": 0.0}),
+])
+def test_switching_state_options_mid_run_continues_as_torch_started_from_that_state(name, options, change):
+    """torch.optim raises KeyError when amsgrad or RMSprop's momentum is turned on mid-run, and keeps
+    stale buffers when they are turned off. Here the state follows: new arrays start at zero (SGD's
+    buffer at its next first step) and unused ones go, so the state_dict loads back, and the run goes on
+    exactly as torch does from that state."""
+    params, optimizer = fresh(name, options)
+    steps(params, optimizer, range(3))
+    for attribute, value in change.items():
+        setattr(optimizer, attribute, value)
+    saved = optimizer.state_dict()
+    for entry in saved["state"].values():
+        assert set(entry) == set(optimizer.state_keys(optimizer.hyperparameters))
+    twin_params = [nn.Parameter(p.data.copy()) for p in params]
+    twin = getattr(optim, name)(twin_params, lr=0.5)
+    twin.load_state_dict(saved)
+
+    torch_params = [torch.tensor(p.data.copy(), requires_grad=True) for p in params]
+    torch_optimizer = getattr(torch.optim, name)(torch_params, **{**options, **change})
+    for p, t in zip(params, torch_params):
+        for key, value in optimizer.state[params.index(p)].items():
+            torch_optimizer.state[t][key] = torch.tensor(float(value)) if key == "step" else \
+                torch.from_numpy(value.copy())
+    steps(params, optimizer, range(3, 6))
+    steps(twin_params, twin, range(3, 6))
+    for k in range(3, 6):
+        for i, t in enumerate(torch_params):
+            g = gradient(k, i, t.detach().numpy())
+            t.grad = None if g is None else torch.from_numpy(g)
+        torch_optimizer.step()
+    for p, q, t in zip(params, twin_params, torch_params):
+        np.testing.assert_array_equal(p.data, q.data)
+        np.testing.assert_allclose(p.data, t.detach().numpy(), rtol=1e-12, atol=1e-14)

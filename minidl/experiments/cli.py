@@ -44,7 +44,7 @@ def _add_experiment(commands, name, module_name):
         sub.set_defaults(run=_unavailable(name, error), unavailable=True)
         return
     experiment = module.EXPERIMENT
-    sub = commands.add_parser(name, help=experiment.help, description=experiment.help,
+    sub = commands.add_parser(name, help=experiment.help.replace("%", "%%"), description=experiment.help,
                               formatter_class=argparse.RawDescriptionHelpFormatter)
     engine.add_arguments(sub, experiment)
     sub.set_defaults(run=lambda args: engine.main(experiment, args))

@@ -240,6 +240,7 @@ def add_arguments(parser, experiment):
         quick = f"; --quick: {experiment.quick[setting.name]}" if setting.name in experiment.quick else ""
         default = setting.default if setting.nargs is None else " ".join(map(str, setting.default))
         text = f"{setting.help} (default: {default if default not in (None, '') else 'none'}{quick})"
+        text = text.replace("%", "%%")  # argparse formats help text with %: "1 %" is text, not a format
         if setting.kind is bool:          # --name / --no-name
             parser.add_argument(setting.flag, dest=setting.name, action=argparse.BooleanOptionalAction,
                                 default=_UNSET, help=text)
@@ -278,8 +279,7 @@ def resolve(experiment, args):
         value = getattr(args, setting.name, _UNSET)
         if value is _UNSET:
             value = experiment.quick.get(setting.name, setting.default) if args.quick else setting.default
-        settings[setting.name] = list(value) if isinstance(value, tuple) else value
-        _check(setting, settings[setting.name])
+        settings[setting.name] = _checked(setting, value)
     settings["quick"] = bool(args.quick)
     problem = experiment.check(settings) if experiment.check is not None else None
     if problem:
@@ -287,8 +287,15 @@ def resolve(experiment, args):
     return settings
 
 
-def _check(setting, value):
-    for item in (value if isinstance(value, list) else [value]):
+def _checked(setting, value):
+    """The value in its canonical form (a list for nargs, each item of the setting's type), checked."""
+    if value is None and setting.default is None:
+        return None
+    if (setting.nargs is not None) != isinstance(value, (list, tuple)):
+        raise UsageError(f"{setting.flag} must be {'a list' if setting.nargs else 'a single value'}, got "
+                         f"{value!r}")
+    items = [_typed(setting, item) for item in (value if setting.nargs else [value])]
+    for item in items:
         problem = None
         if isinstance(item, float) and not math.isfinite(item):
             problem = "must be a finite number"
@@ -296,6 +303,22 @@ def _check(setting, value):
             problem = setting.check(item)
         if problem:
             raise UsageError(f"{setting.flag} {problem}, got {item!r}")
+    return items if setting.nargs else items[0]
+
+
+def _typed(setting, item):
+    """``item`` as the setting's type: an int where a float is expected becomes a float; None only for a
+    setting whose default is None; anything else of another type (a str, a bool, a NumPy scalar that
+    settings.json cannot hold) is refused."""
+    kind = setting.kind
+    if item is None and setting.default is None:
+        return None
+    if kind is float and isinstance(item, (int, float)) and not isinstance(item, bool):
+        return float(item)
+    if type(item) is kind or (kind not in (int, float, bool) and isinstance(item, kind)):
+        return item
+    raise UsageError(f"{setting.flag} must be of type {kind.__name__}, got {item!r} "
+                     f"({type(item).__name__})")
 
 
 def check_run_options(args):
@@ -377,11 +400,12 @@ def _checked_plan(experiment, settings):
 def _claim_folder(out, experiment, settings):
     """The RunFolder for this run: new, or holding this same run (same experiment and settings)."""
     path = os.path.abspath(os.fspath(out))
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise UsageError(f"{path} is a file, not a folder; give an empty or new --out")
     wanted = {"experiment": experiment.name, "settings": settings}
     stored = os.path.join(path, SETTINGS_FILE)
     if os.path.isfile(stored):
-        with open(stored) as stream:
-            found = json.load(stream)
+        found = _read_json(stored, ("experiment", "settings"))
         if found != json.loads(json.dumps(wanted)):
             raise UsageError(f"{path} holds a run with other settings ({_difference(found, wanted)}); "
                              f"give another --out, or the same flags to resume it")
@@ -411,12 +435,29 @@ def _load(folder, condition, seed):
     path = folder.file(_trial_name(condition, seed))
     if not os.path.isfile(path):
         return None
-    with open(path) as stream:
-        stored = json.load(stream)
+    stored = _read_json(path, ("condition", "seed", "records"))
     if stored["condition"] != json.loads(json.dumps(condition)) or stored["seed"] != seed:
         raise UsageError(f"{path} holds the trial {stored['condition']} seed {stored['seed']}, not "
                          f"{condition} seed {seed}; give a new --out")
     return Trial(stored["condition"], stored["seed"], stored["records"], stored.get("seconds", math.nan))
+
+
+def _read_json(path, keys):
+    """The dict stored in ``path``, which must hold ``keys``.
+
+    Raises:
+        UsageError: when the file is not JSON, or not a dict with those keys (edited or of another tool).
+    """
+    try:
+        with open(path, encoding="utf-8") as stream:
+            found = json.load(stream)
+    except (ValueError, UnicodeDecodeError) as error:  # JSONDecodeError is a ValueError
+        raise UsageError(f"{path} is not a JSON file of a minidl run ({error}); give another --out, or "
+                         f"delete the file") from None
+    if not isinstance(found, dict) or not all(key in found for key in keys):
+        raise UsageError(f"{path} is not a file of a minidl run (expected a JSON object with "
+                         f"{', '.join(keys)}); give another --out, or delete the file")
+    return found
 
 
 def _address(address):
@@ -556,7 +597,15 @@ def _readme(experiment, results):
 
 
 def settings_of(experiment, **changes):
-    """The default settings of ``experiment`` with ``changes`` (for tests and notebooks), checked."""
+    """The default settings of ``experiment`` with ``changes`` (for tests and notebooks), checked.
+
+    Raises:
+        UsageError: for a name that is no setting of ``experiment``, or a value of the wrong type or
+            range (as :func:`resolve`).
+    """
+    unknown = sorted(set(changes) - {"quick"} - {s.name for s in experiment.all_settings()})
+    if unknown:
+        raise UsageError(f"settings_of: {experiment.name} has no settings {unknown}")
     args = argparse.Namespace(quick=changes.pop("quick", False), **changes)
     return resolve(experiment, args)
 

@@ -10,7 +10,7 @@ from typing import NamedTuple
 
 import numpy
 
-from minidl import backend, weight_files
+from minidl import backend, checks, weight_files
 from minidl.autograd import Tensor, bump_version
 
 
@@ -27,6 +27,12 @@ def _dtype_hint(dtypes):
         return ""
     dtype = next(iter(dtypes))
     return f"; to load {dtype} weights, convert the model first with model.to(numpy.{dtype})"
+
+
+def _check_buffer(array, name, where):
+    if isinstance(array, Tensor) or not backend.is_backend_array(array):
+        raise TypeError(f"{where}: the buffer {name!r} must be a backend array, got {type(array).__name__}"
+                        + ("; pass tensor.data" if isinstance(array, Tensor) else ""))
 
 
 class Parameter(Tensor):
@@ -53,8 +59,17 @@ class Module:
             raise AttributeError(f"{type(self).__name__}: call super().__init__() before setting "
                                  f"attributes")
         if name in self._buffers and not isinstance(value, (Parameter, Module)):
+            _check_buffer(value, name, f"{type(self).__name__}.{name}")
             object.__setattr__(self, name, value)  # a buffer's new value stays a buffer
             return
+        if value is not None:  # as PyTorch: None unregisters, another kind of value is a mistake
+            if name in self._parameters and not isinstance(value, Parameter):
+                raise TypeError(f"{type(self).__name__}: cannot assign a {type(value).__name__} to the "
+                                f"parameter {name!r} (it would leave the model); assign a Parameter or "
+                                f"None, or change its values with {name}.data[...] = array")
+            if name in self._modules and not isinstance(value, Module):
+                raise TypeError(f"{type(self).__name__}: cannot assign a {type(value).__name__} to the "
+                                f"submodule {name!r}; assign a Module or None")
         registry = self._parameters if isinstance(value, Parameter) else \
             self._modules if isinstance(value, Module) else None
         for other in (self._parameters, self._buffers, self._modules):
@@ -65,7 +80,19 @@ class Module:
         object.__setattr__(self, name, value)
 
     def register_buffer(self, name, array):
-        """Keep a non-learnable backend array (running statistics) in the state_dict under ``name``."""
+        """Keep a non-learnable backend array (running statistics) in the state_dict under ``name``.
+
+        Raises:
+            TypeError: when ``name`` is not a str or ``array`` is not a backend array (a Tensor, a list).
+            ValueError: when ``name`` is empty, holds a dot (state_dict keys use dots as separators) or
+                is already a parameter, submodule or other attribute.
+        """
+        where = f"{type(self).__name__}.register_buffer"
+        if not isinstance(name, str):
+            raise TypeError(f"{where}: name must be a str, got {type(name).__name__}")
+        if not name or "." in name or (hasattr(self, name) and name not in self._buffers):
+            raise ValueError(f"{where}: name must be a new attribute name without dots, got {name!r}")
+        _check_buffer(array, name, where)
         object.__setattr__(self, name, array)
         self._buffers[name] = True
 
@@ -89,10 +116,15 @@ class Module:
         return iter(self._modules.values())
 
     def named_parameters(self):
-        """(key, Parameter) pairs with PyTorch-style keys such as ``0.weight``."""
+        """(key, Parameter) pairs with PyTorch-style keys such as ``0.weight``, each Parameter once: a
+        weight shared by two layers (tied weights, a layer used twice) comes under its first key only, as
+        in PyTorch, so ``optimizer(model.parameters())`` steps it once. ``state_dict`` keeps every key."""
+        seen = set()
         for path, module in self.named_modules():
             for name, parameter in module._parameters.items():
-                yield (f"{path}.{name}" if path else name), parameter
+                if id(parameter) not in seen:
+                    seen.add(id(parameter))
+                    yield (f"{path}.{name}" if path else name), parameter
 
     def parameters(self):
         return (parameter for _, parameter in self.named_parameters())
@@ -145,12 +177,13 @@ class Module:
             IncompatibleKeys(missing_keys, unexpected_keys), lists of keys in order (PyTorch's result).
 
         Raises:
-            TypeError: when ``state_dict`` is not a mapping or a value is not a backend array (a
-                Tensor, a list, a host array under CuPy).
+            TypeError: when ``state_dict`` is not a mapping, a value is not a backend array (a
+                Tensor, a list, a host array under CuPy), or ``strict`` is not a bool.
             ValueError: listing the missing and unexpected keys (strict) and the values of another
                 shape or dtype; a dtype mismatch names the fix, ``model.to(dtype)``.
         """
         where = f"{type(self).__name__}.load_state_dict"
+        strict = checks.flag(strict, "strict", where)
         if not isinstance(state_dict, Mapping):
             raise TypeError(f"{where}: expected a mapping key -> array, got {type(state_dict).__name__}")
         own = self.state_dict()
@@ -202,12 +235,16 @@ class Module:
             dtype: a floating dtype (numpy.float64, "float32", ...).
 
         Raises:
-            TypeError: when ``dtype`` is not a floating dtype (a device name included).
+            TypeError: when ``dtype`` is not a floating dtype (a device name included), or is the
+                ambiguous "float" (float64 for NumPy, float32 for PyTorch).
         """
         where = f"{type(self).__name__}.to"
         if isinstance(dtype, str) and dtype.split(":")[0] in ("cpu", "cuda"):
             raise TypeError(f"{where}: expected a floating dtype, got the device {dtype!r}; the device "
                             f"is chosen once per process by MINIDL_BACKEND (numpy or cupy)")
+        if dtype is float or (isinstance(dtype, str) and dtype == "float"):
+            raise TypeError(f"{where}: {dtype!r} is ambiguous: float64 for NumPy, float32 for PyTorch's "
+                            f"torch.float; give numpy.float32 (or model.float()) or numpy.float64")
         try:
             dtype = numpy.dtype(dtype) if dtype is not None else None
         except TypeError:

@@ -4,7 +4,8 @@ In training, each channel c is normalized by the mean and (biased) variance of i
     x_hat = (x - mean_c) / sqrt(var_c + eps),   y = gamma_c x_hat + beta_c,
 and the running statistics move towards the batch's: running = (1 - momentum) running + momentum batch,
 with the unbiased variance (n / (n - 1)) var_c, exactly as PyTorch. In evaluation the running statistics
-are used instead and the layer is an affine map per channel.
+are used instead and the layer is an affine map per channel. The buffers are PyTorch's, the int64
+count ``num_batches_tracked`` included, so a state_dict loads strictly in either library.
 """
 import numpy
 
@@ -67,6 +68,7 @@ class _BatchNorm(Module):
         self.bias = Parameter(xp.zeros((num_features,), dtype=dtype))
         self.register_buffer("running_mean", xp.zeros((num_features,), dtype=dtype))
         self.register_buffer("running_var", xp.ones((num_features,), dtype=dtype))
+        self.register_buffer("num_batches_tracked", xp.zeros((), dtype=numpy.int64))  # as PyTorch's
 
     def forward(self, x):
         name = type(self).__name__
@@ -90,6 +92,7 @@ class _BatchNorm(Module):
         m = self.momentum
         self.running_mean = (1 - m) * self.running_mean + m * function.mean.reshape(-1)
         self.running_var = (1 - m) * self.running_var + m * unbiased
+        self.num_batches_tracked += 1  # in place: a 0-d array stays an array
         return y
 
     def extra_repr(self):

@@ -13,12 +13,18 @@ A subclass defines three things:
 - ``state_keys(hyperparameters)``: the names a parameter's state holds under those hyperparameters;
 - ``update(parameter, grad, state)``: one parameter's step.
 
+Hyperparameters are attributes (``optimizer.lr = 0.01`` between steps, as a scheduler does); each
+assignment is checked as at construction, and one that changes which state a parameter needs (Adam's
+amsgrad, RMSprop's momentum or centered, SGD's momentum) adds the new arrays as zeros and drops those no
+longer used, so the state always matches ``state_keys`` of the current hyperparameters.
+
 The optimizer holds the Parameter objects themselves, so after ``model.to(dtype)`` it updates the new
 arrays; its state arrays follow the parameter's dtype at the next step.
 """
 from collections.abc import Mapping
 
 from minidl import backend, checks
+from minidl.backend import xp
 from minidl.autograd import Tensor, bump_version
 from minidl.nn.module import Module
 
@@ -41,7 +47,7 @@ class Optimizer:
     Args:
         params: an iterable of Parameters (``model.parameters()``), each at most once.
         hyperparameters: a dict name -> value; after ``check`` each becomes an attribute
-            (``optimizer.lr``), which may be changed between steps.
+            (``optimizer.lr``), which may be changed between steps (and is checked again then).
 
     Attributes:
         params: the list of Parameters.
@@ -50,7 +56,8 @@ class Optimizer:
     Raises:
         TypeError: when ``params`` is a Module (pass ``model.parameters()``), a single Tensor, or holds
             something that is not a Tensor requiring gradients.
-        ValueError: when ``params`` is empty or holds a parameter twice, and for bad hyperparameters.
+        ValueError: when ``params`` is empty or holds a parameter twice, and for bad hyperparameters,
+            at construction or when one is assigned later.
     """
 
     def __init__(self, params, hyperparameters):
@@ -80,7 +87,24 @@ class Optimizer:
         self._names = tuple(hyperparameters)
         self._step_post_hooks, self._next_hook = {}, 0
         for name, value in self.check(dict(hyperparameters), where).items():
-            setattr(self, name, value)
+            object.__setattr__(self, name, value)
+
+    def __setattr__(self, name, value):
+        """A hyperparameter assigned between steps is checked with the others, and the state follows it."""
+        if name not in self.__dict__.get("_names", ()):
+            object.__setattr__(self, name, value)
+            return
+        hyperparameters = self.check({**self.hyperparameters, name: value}, f"{type(self).__name__}.{name}")
+        object.__setattr__(self, name, hyperparameters[name])
+        keys = self.state_keys(hyperparameters)
+        for p, entry in zip(self.params, self.state):
+            if not entry:
+                continue  # created at the parameter's first step
+            for key in [key for key in entry if key not in keys]:
+                del entry[key]
+            for key in keys:
+                if key not in entry:
+                    entry[key] = xp.zeros_like(p.data)
 
     # ----------------------------------------------------------------- the subclass's part
     def check(self, hyperparameters, where):
@@ -113,7 +137,8 @@ class Optimizer:
             the closure's loss, or None.
 
         Raises:
-            TypeError: when a gradient's shape or dtype differs from its parameter's.
+            TypeError: when a gradient is not a backend array (a Tensor, a list) or its shape or dtype
+                differs from its parameter's.
         """
         loss = closure() if closure is not None else None
         for i, (p, state) in enumerate(zip(self.params, self.state)):
@@ -130,6 +155,10 @@ class Optimizer:
     def _follow(self, i, p, state):
         """Check the gradient against the parameter; give state arrays the parameter's dtype (after
         ``model.to(dtype)`` the parameter's array is new, and the state follows it)."""
+        if not backend.is_backend_array(p.grad):
+            raise TypeError(f"{type(self).__name__}.step: the gradient of params[{i}] must be an array of "
+                            f"the backend, got {type(p.grad).__name__}"
+                            + ("; assign its array, tensor.data" if isinstance(p.grad, Tensor) else ""))
         if p.grad.shape != p.shape or p.grad.dtype != p.dtype:
             raise TypeError(f"{type(self).__name__}.step: the gradient of params[{i}] is {p.grad.shape} "
                             f"{p.grad.dtype} but the parameter is {p.shape} {p.dtype}")
@@ -190,7 +219,7 @@ class Optimizer:
         hyperparameters = self.check(dict(given), where)
         state = self._checked_state(state_dict["state"], self.state_keys(hyperparameters), where)
         for name, value in hyperparameters.items():
-            setattr(self, name, value)
+            object.__setattr__(self, name, value)
         self.state = state
 
     def _checked_state(self, given, keys, where):

@@ -1,6 +1,7 @@
 """The command line: --version, every option's help shows its default, flags checked before any file with
 one line and exit status 2, and a missing optional dependency named by its extra."""
 import argparse
+import dataclasses
 import importlib
 
 import pytest
@@ -38,6 +39,20 @@ def test_every_option_has_help_with_its_default(toy):
                 assert action.help and "default" in action.help, (sub.prog, action.dest)
     text = next(s for s in subs if s.prog.endswith("engine_toy")).format_help()
     assert "(default: 50; --quick: 20)" in text
+
+
+def test_every_help_page_formats_even_with_a_percent_sign_in_a_help_text(toy, monkeypatch):
+    import engine_toy
+    percent = dataclasses.replace(
+        engine_toy.EXPERIMENT, help="fit lines of two slopes, 100 % of them",
+        settings=engine_toy.EXPERIMENT.settings + (engine.Setting("share", 0.5, "rows used, 1 = 100 %"),))
+    monkeypatch.setattr(engine_toy, "EXPERIMENT", percent)
+    parser = cli.build_parser()
+    assert "100 % of them" in parser.format_help()  # onenow --help raised ValueError on "the original's 1 %"
+    for sub in _subparsers(parser):
+        sub.format_help()
+    assert "rows used, 1 = 100 % (default: 0.5)" in next(
+        s for s in _subparsers(parser) if s.prog.endswith("engine_toy")).format_help()
 
 
 @pytest.mark.parametrize("argv, message", [

@@ -6,6 +6,7 @@ import dataclasses
 import json
 import math
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -84,6 +85,54 @@ def test_a_folder_of_another_run_is_refused_and_left_unchanged(tmp_path):
     (tmp_path.parent / "stray" / "notes.txt").write_text("mine")
     with pytest.raises(engine.UsageError, match="holds files but no settings.json"):
         engine.run(engine_toy.EXPERIMENT, other, tmp_path.parent / "stray", progress=False)
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"pointz": 30}, "settings_of: toy has no settings ['pointz']"),  # was ignored: 50 points ran
+    ({"points": 20.5}, "--points must be of type int, got 20.5 (float)"),
+    ({"points": "20"}, "--points must be of type int, got '20' (str)"),
+    ({"points": True}, "--points must be of type int, got True (bool)"),
+    ({"points": np.int64(20)}, "--points must be of type int, got np.int64(20) (int64)"),
+    ({"seeds": None}, "--seeds must be of type int, got None (NoneType)"),
+    ({"points": [20]}, "--points must be a single value, got [20]"),
+])
+def test_settings_given_in_code_are_checked_as_flags_are(changes, message):
+    with pytest.raises(engine.UsageError, match="^" + re.escape(message)):
+        engine.settings_of(engine_toy.EXPERIMENT, quick=True, **changes)
+
+
+def test_settings_given_in_code_take_their_canonical_types():
+    settings = engine.settings_of(engine_toy.EXPERIMENT, noise=1)
+    assert settings["noise"] == 1.0 and type(settings["noise"]) is float
+
+
+def _write(path, text):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path.parent
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda out: _write(out, "a file"), "is a file, not a folder"),
+    (lambda out: _write(out / "settings.json", "{damaged"), "settings.json is not a JSON file of a minidl run"),
+    (lambda out: _write(out / "settings.json", "[1, 2]"), "settings.json is not a file of a minidl run"),
+    (lambda out: _write(out / "settings.json", "\xff"), "settings.json is not a JSON file of a minidl run"),
+])
+def test_an_out_that_is_a_file_or_holds_a_damaged_settings_file_is_a_usage_error(tmp_path, make, message):
+    out = tmp_path / "run"
+    make(out)
+    with pytest.raises(engine.UsageError, match=message):
+        engine.run(engine_toy.EXPERIMENT, engine.settings_of(engine_toy.EXPERIMENT, quick=True), out,
+                   progress=False)
+
+
+@pytest.mark.parametrize("text", ["", "{}", "[]"])
+def test_a_damaged_trial_file_is_a_usage_error_naming_it(tmp_path, text):
+    settings = engine.settings_of(engine_toy.EXPERIMENT, quick=True)
+    engine.run(engine_toy.EXPERIMENT, settings, tmp_path, progress=False)
+    (tmp_path / "trials" / "slope=1.5,seed=1.json").write_text(text)
+    with pytest.raises(engine.UsageError, match="slope=1.5,seed=1.json is not a"):
+        engine.run(engine_toy.EXPERIMENT, settings, tmp_path, progress=False)
 
 
 def _sweep(out, log, sleep):

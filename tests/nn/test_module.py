@@ -36,6 +36,25 @@ def test_named_parameters_keys_and_order_follow_pytorch():
     assert all(isinstance(p, nn.Parameter) and p.requires_grad for p in net.parameters())
 
 
+def test_shared_parameters_come_once_as_in_pytorch_and_train_once():
+    import torch
+    from minidl import optim
+
+    manual_seed(0)
+    layer = nn.Linear(3, 3)
+    tied = nn.Sequential(layer, nn.ReLU(), layer, nn.Linear(3, 2))
+    reference = torch.nn.Sequential(torch.nn.Linear(3, 3), torch.nn.ReLU())
+    reference.append(reference[0]).append(torch.nn.Linear(3, 2))
+    assert [k for k, _ in tied.named_parameters()] == [k for k, _ in reference.named_parameters()] == [
+        "0.weight", "0.bias", "3.weight", "3.bias"]
+    assert list(tied.state_dict()) == list(reference.state_dict())  # every key, shared ones included
+    optimizer = optim.SGD(tied.parameters(), lr=0.1)  # refused a parameter given twice before
+    before = layer.weight.data.copy()
+    tied(Tensor(np.ones((1, 3), np.float32))).sum().backward()
+    optimizer.step()
+    np.testing.assert_allclose(layer.weight.data, before - 0.1 * layer.weight.grad)
+
+
 def test_named_modules_children_and_nesting():
     net = Net()
     assert [k for k, _ in net.named_modules()] == ["", "features", "features.0", "features.0.conv",
@@ -57,13 +76,64 @@ def test_reassigning_an_attribute_updates_the_registry():
     layer = nn.Linear(2, 2)
     layer.bias = None
     assert [k for k, _ in layer.named_parameters()] == ["weight"]
+    layer.weight = None
     layer.weight = nn.Linear(3, 3)  # now a submodule
     assert [k for k, _ in layer.named_parameters()] == ["weight.weight", "weight.bias"]
+    layer.weight = None
     layer.weight = Tensor(np.ones(2))  # a plain tensor is not a parameter
     assert list(layer.named_parameters()) == []
     block = Block()
     block.count = np.ones(3, np.float32)  # a buffer's new value stays a buffer
     np.testing.assert_array_equal(block.state_dict()["count"], np.ones(3))
+
+
+@pytest.mark.parametrize("name, value, message", [
+    ("weight", np.zeros((2, 2), np.float32), "cannot assign a ndarray to the parameter 'weight' (it would "
+                                             "leave the model); assign a Parameter or None, or change its "
+                                             "values with weight.data[...] = array"),
+    ("weight", Tensor(np.zeros((2, 2), np.float32)), "cannot assign a Tensor to the parameter 'weight'"),
+    ("weight", nn.ReLU(), "cannot assign a ReLU to the parameter 'weight'"),
+])
+def test_a_parameter_replaced_by_a_plain_value_is_refused_as_in_pytorch(name, value, message):
+    layer = nn.Linear(2, 2)
+    with pytest.raises(TypeError, match="^Linear: " + re.escape(message)):
+        setattr(layer, name, value)  # silently dropped the weight from parameters() and state_dict
+    assert [k for k, _ in layer.named_parameters()] == ["weight", "bias"]
+
+
+def test_a_submodule_replaced_by_a_plain_value_is_refused():
+    net = Net()
+    with pytest.raises(TypeError, match=re.escape("Net: cannot assign a function to the submodule 'head'")):
+        net.head = lambda x: x
+    assert "head.weight" in net.state_dict()
+
+
+@pytest.mark.parametrize("name, array, error, message", [
+    ("extra", [1.0, 2.0], TypeError, "the buffer 'extra' must be a backend array, got list"),
+    ("extra", Tensor(np.ones(2)), TypeError, "the buffer 'extra' must be a backend array, got Tensor; "
+                                             "pass tensor.data"),
+    ("extra", None, TypeError, "the buffer 'extra' must be a backend array, got NoneType"),
+    ("a.b", np.ones(2), ValueError, "name must be a new attribute name without dots, got 'a.b'"),
+    ("scale", np.ones(2), ValueError, "name must be a new attribute name without dots, got 'scale'"),
+    ("conv", np.ones(2), ValueError, "name must be a new attribute name without dots, got 'conv'"),
+    ("note", np.ones(2), ValueError, "name must be a new attribute name without dots, got 'note'"),
+    (3, np.ones(2), TypeError, "name must be a str, got int"),
+])
+def test_bad_buffers_are_refused_and_change_nothing(name, array, error, message):
+    block = Block()
+    before = list(block.state_dict())
+    with pytest.raises(error, match="^Block.register_buffer: " + re.escape(message)):
+        block.register_buffer(name, array)
+    assert list(block.state_dict()) == before and isinstance(block.scale, nn.Parameter)
+
+
+def test_a_buffer_keeps_taking_arrays_only():
+    block = Block()
+    with pytest.raises(TypeError, match=re.escape("Block.count: the buffer 'count' must be a backend array, "
+                                                  "got list")):
+        block.count = [0.0, 0.0, 0.0]
+    block.register_buffer("count", np.full(3, 2.0, np.float32))  # registering again replaces it
+    np.testing.assert_array_equal(block.state_dict()["count"], np.full(3, 2.0))
 
 
 def test_setting_attributes_before_init_is_an_error():

@@ -165,3 +165,19 @@ def test_a_load_bumps_the_version_of_the_written_parameters_only():
     target.load_state_dict(state, strict=False)
     after = {key: p._version for key, p in target.named_parameters()}
     assert after == {key: v + (key == "linear.weight") for key, v in versions.items()}
+
+
+@pytest.mark.parametrize("strict", ["no", None, 0])
+def test_strict_must_be_a_bool(strict):
+    model = nn.Sequential(nn.Linear(2, 2))
+    with pytest.raises(TypeError, match="^Sequential.load_state_dict: strict must be True or False, got"):
+        model.load_state_dict({}, strict=strict)
+
+
+@pytest.mark.parametrize("dtype", ["float", float])
+def test_the_ambiguous_float_is_refused(dtype):
+    model = nn.Sequential(nn.Linear(2, 2))  # NumPy read "float" as float64, where .float() means float32
+    with pytest.raises(TypeError, match="^Sequential.to: .* is ambiguous: float64 for NumPy, float32 for "
+                                        "PyTorch's torch.float"):
+        model.to(dtype)
+    assert model[0].weight.dtype == np.float32

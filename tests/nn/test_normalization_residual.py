@@ -56,7 +56,23 @@ def test_batchnorm_matches_torch_with_running_statistics():
     x = rng.standard_normal((2, 3, 5, 5))
     np.testing.assert_allclose(ours(Tensor(x)).data, theirs(torch.from_numpy(x)).detach().numpy(),
                                atol=1e-10)
-    assert list(ours.state_dict()) == ["weight", "bias", "running_mean", "running_var"]
+    assert list(ours.state_dict()) == list(theirs.state_dict()) == [
+        "weight", "bias", "running_mean", "running_var", "num_batches_tracked"]
+    assert ours.num_batches_tracked.dtype == np.int64 and ours.num_batches_tracked == 3
+    assert theirs.num_batches_tracked.item() == 3
+
+
+def test_a_torch_batchnorm_state_dict_loads_strictly_both_ways():
+    torch = pytest.importorskip("torch", reason="PyTorch is the oracle for this comparison")
+    theirs = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.BatchNorm1d(3)).train()
+    theirs(torch.randn(8, 4))
+    ours = nn.Sequential(nn.Linear(4, 3), nn.BatchNorm1d(3))
+    ours.load_state_dict({k: v.numpy() for k, v in theirs.state_dict().items()})
+    assert ours[1].num_batches_tracked == 1
+    np.testing.assert_array_equal(ours[1].running_var, theirs[1].running_var.numpy())
+    ours.double()  # the count stays an integer
+    assert ours[1].num_batches_tracked.dtype == np.int64
+    theirs.load_state_dict({k: torch.from_numpy(np.asarray(v)) for k, v in ours.float().state_dict().items()})
 
 
 def test_batchnorm_state_dict_carries_running_statistics():

@@ -154,8 +154,21 @@ def bfloat16_safetensors(tmp_path):
     return path, "holds BF16 tensors, which NumPy cannot represent; convert them to float32 before saving"
 
 
+def zip_of_text(tmp_path):
+    path = tmp_path / "w.npz"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("3.bias.npy", "not an array")
+    return path, "is a zip archive whose member '3.bias' is not a .npy array"
+
+
+def torch_pt_file(tmp_path):
+    path = tmp_path / "w.npz"
+    torch.save(torch_model(0).state_dict(), path)
+    return path, "is a zip archive whose member 'w/data.pkl' is not a .npy array (a PyTorch .pt file"
+
+
 @pytest.mark.parametrize("damage", [truncated_npz, bad_crc_npz, npy_file, text_file, pickled_npz,
-                                    truncated_safetensors, npz_named_safetensors, empty_safetensors,
+                                    zip_of_text, torch_pt_file, truncated_safetensors, npz_named_safetensors, empty_safetensors,
                                     bfloat16_safetensors])
 def test_a_damaged_or_wrong_file_names_the_file_and_changes_nothing(tmp_path, damage):
     path, message = damage(tmp_path)
@@ -178,3 +191,47 @@ def test_a_safetensors_file_of_another_architecture_changes_nothing(tmp_path):
     with pytest.raises(ValueError, match=re.escape("3.weight: expected (4, 8) float32, got (3, 8) float32")):
         other.load(tmp_path / "small.safetensors")
     assert_unchanged(other, before)
+
+
+class Odd(nn.Module):
+    """Weights named as numpy.savez's own arguments, and a model without weights."""
+
+    def __init__(self, names):
+        super().__init__()
+        for i, name in enumerate(names):
+            setattr(self, name, nn.Parameter(np.full(2, float(i), np.float32)))
+
+
+@pytest.mark.parametrize("names", [("file", "allow_pickle", "args"), ()])
+@pytest.mark.parametrize("suffix", [".npz", ".safetensors"])
+def test_any_key_and_an_empty_model_round_trip(tmp_path, names, suffix):
+    Odd(names).save(tmp_path / ("w" + suffix))
+    target = Odd(names)
+    for p in target.parameters():
+        p.data[...] = -1
+    target.load(tmp_path / ("w" + suffix))
+    for i, name in enumerate(names):
+        np.testing.assert_array_equal(getattr(target, name).data, np.full(2, float(i), np.float32))
+    if suffix == ".npz":
+        with np.load(tmp_path / "w.npz") as archive:  # still an archive NumPy reads
+            assert archive.files == list(names)
+
+
+class Scaled(nn.Module):
+    """A 0-d parameter (a learned temperature) beside a BatchNorm, whose count is a 0-d int64 buffer."""
+
+    def __init__(self):
+        super().__init__()
+        self.temperature = nn.Parameter(np.array(1.5, np.float32))
+        self.norm = nn.BatchNorm1d(2)
+
+
+@pytest.mark.parametrize("suffix", [".npz", ".safetensors"])
+def test_zero_dimensional_weights_keep_their_shape(tmp_path, suffix):
+    source = Scaled()
+    source.norm(Tensor(np.array([[1.0, 2.0], [3.0, 5.0]], np.float32)))
+    source.save(tmp_path / ("w" + suffix))  # were written with shape (1,), and the load was refused
+    target = Scaled()
+    target.load(tmp_path / ("w" + suffix))
+    assert target.temperature.shape == () and target.temperature.data == np.float32(1.5)
+    assert target.norm.num_batches_tracked.shape == () and target.norm.num_batches_tracked == 1
