@@ -34,9 +34,13 @@ def write_atomically(path, content):
     Raises:
         PermissionError: when ``path`` exists and is read-only, or its folder is not writable; the
             message names ``path``.
+        IsADirectoryError: when ``path`` is a folder.
         OSError: any other failure to write; the target is then left as it was.
     """
     path = os.path.abspath(os.fspath(path))
+    if os.path.isdir(path):
+        raise IsADirectoryError(errno.EISDIR, f"write_atomically: cannot write {path}: it is a folder; "
+                                              f"name a file inside it", path)
     folder = os.path.dirname(path)
     os.makedirs(folder, exist_ok=True)
     mode = _existing_mode(path)

@@ -109,10 +109,11 @@ def truncated_normal(tensor, mean=0.0, std=1.0, low=None, high=None):
     +-1/sqrt(fan_in) for the OneNow network.
 
     Raises:
-        TypeError: when mean, std, low or high is not a real number.
+        TypeError: when ``tensor`` is not a floating Tensor, or mean, std, low or high is not a real number.
         ValueError: when one is not finite, std <= 0, low >= high, or (low - mean) / std or
             (high - mean) / std overflows.
     """
+    tensor = _target(tensor, "init.truncated_normal")
     mean, std, low, high = _truncation("init.truncated_normal", mean, std, low, high)
     return _fill(tensor, random.truncated_normal(tensor.shape, mean, std, low, high, tensor.dtype))
 

@@ -4,6 +4,7 @@ Data arrives as host (NumPy) arrays or backend arrays; each minibatch is moved t
 ``backend.to_device`` (a no-op on the CPU), the one visible place where training data crosses to the GPU.
 """
 import math
+import sys
 import time
 
 import numpy
@@ -39,6 +40,17 @@ def _check_data(X, y, where):
         raise ValueError(f"{where}: X has {len(X)} samples but y has {len(y)}")
     if len(X) == 0:
         raise ValueError(f"{where}: got no samples")
+
+
+def _check_optimizer(model, optimizer):
+    """Raise unless ``optimizer`` updates at least one parameter of ``model`` (when it lists its own)."""
+    updated = getattr(optimizer, "params", None)
+    if updated is None:
+        return
+    own = {id(p) for p in model.parameters()}
+    if own and not any(id(p) in own for p in updated):
+        raise ValueError("fit: the optimizer updates none of the model's parameters; build it from "
+                         "model.parameters() of the model being trained")
 
 
 def _check_loss(value, first, divergence, history, epoch, batch):
@@ -122,7 +134,7 @@ def fit(model, loss_fn, optimizer, X, y, epochs, batch_size, shuffle=True, valid
         validation: optional (X_val, y_val), evaluated after every epoch.
         callbacks: objects with ``on_epoch_end(epoch, model, logs)``; ``on_train_begin(model)`` is
             called too where defined.
-        progress: show a tqdm progress bar over epochs.
+        progress: show a tqdm progress bar over epochs (only ever on a terminal).
         divergence: the divergence guard: training stops when a batch's loss exceeds ``divergence``
             times the first batch's loss (when that is positive); None turns the guard off.
 
@@ -132,8 +144,8 @@ def fit(model, loss_fn, optimizer, X, y, epochs, batch_size, shuffle=True, valid
 
     Raises:
         TypeError: when X, y (or the validation pair) are not arrays, or batch_size, epochs are not integers.
-        ValueError: for X and y of different lengths or no samples, batch_size < 1, epochs < 0, or a
-            divergence factor not above 1.
+        ValueError: for X and y of different lengths or no samples, batch_size < 1, epochs < 0, a
+            divergence factor not above 1, or an optimizer that updates none of the model's parameters.
         TrainingError (a FloatingPointError): when a batch's loss is NaN or infinite, when it passes the
             divergence guard, or when a parameter holds NaN or infinity after an optimizer step. The
             message names the epoch, the batch (and the parameter); the error's ``history`` holds the
@@ -146,13 +158,15 @@ def fit(model, loss_fn, optimizer, X, y, epochs, batch_size, shuffle=True, valid
         _check_data(*validation, "fit (validation)")
     if divergence is not None:
         divergence = checks.real(divergence, "divergence", "fit", low=1, low_open=True)
+    _check_optimizer(model, optimizer)
     for callback in callbacks:
         if hasattr(callback, "on_train_begin"):
             callback.on_train_begin(model)
 
     history, first_loss = [], None
     n = len(X)
-    bar = tqdm(range(1, epochs + 1), desc="fit", unit="epoch", disable=not progress, leave=False)
+    bar = tqdm(range(1, epochs + 1), desc="fit", unit="epoch", leave=False,
+               disable=not progress or not sys.stderr.isatty())
     for epoch in bar:
         started = time.perf_counter()
         model.train()

@@ -159,3 +159,9 @@ def test_sigkill_at_any_moment_of_a_write_loop_leaves_whole_files(tmp_path):
         assert leftovers(tmp_path) == []
         content = target.read_bytes()
         assert content in (b"A" * 1_000_000, b"B" * 1_000_000)
+
+
+def test_a_folder_as_target_is_named(tmp_path):
+    with pytest.raises(IsADirectoryError, match=f"cannot write {tmp_path}: it is a folder"):
+        files.write_atomically(tmp_path, b"x")
+    assert os.listdir(tmp_path) == []

@@ -231,3 +231,8 @@ def test_default_bounds_are_two_std_unlike_pytorch_two_absolute():
     np.testing.assert_allclose(init.truncated_std(0.02, -0.04, 0.04), 0.0176, atol=5e-5)
     np.testing.assert_allclose(init.truncated_std(0.02, -2.0, 2.0), 0.0200, atol=5e-5)
     assert abs(ours.std() - 0.0176) < 2e-4 and abs(theirs.std() - 0.0200) < 2e-4
+
+
+def test_truncated_normal_names_a_plain_array():
+    with pytest.raises(TypeError, match="init.truncated_normal: tensor must be a Tensor"):
+        init.truncated_normal(np.zeros((2, 2), np.float32))

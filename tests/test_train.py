@@ -1,5 +1,6 @@
 """train.fit and train.evaluate: learning, bookkeeping, callbacks, determinism and errors."""
 import math
+import sys
 
 import numpy as np
 import pytest
@@ -138,13 +139,18 @@ def test_shuffle_visits_every_sample_once_per_epoch_in_a_new_order():
     assert seen == list(range(20)) * 2
 
 
-def test_progress_false_prints_nothing_and_progress_true_shows_a_bar(capfd):
+def test_progress_bar_only_when_asked_and_on_a_terminal(capfd, monkeypatch):
     X, y = blobs(40)
     model = mlp()
     fit(model, F.cross_entropy, SGD(model.parameters(), lr=0.1), X, y, epochs=2, batch_size=10,
         progress=False)
     out, err = capfd.readouterr()
     assert out == "" and err == ""
+    fit(model, F.cross_entropy, SGD(model.parameters(), lr=0.1), X, y, epochs=2, batch_size=10,
+        progress=True)  # output captured: not a terminal, so no bar
+    out, err = capfd.readouterr()
+    assert out == "" and err == ""
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
     fit(model, F.cross_entropy, SGD(model.parameters(), lr=0.1), X, y, epochs=2, batch_size=10,
         progress=True)
     out, err = capfd.readouterr()
@@ -313,3 +319,10 @@ def test_bad_divergence(divergence, error, message):
     with pytest.raises(error, match=message):
         fit(model, F.cross_entropy, SGD(model.parameters(), lr=0.1), X, y, epochs=1, batch_size=8,
             progress=False, divergence=divergence)
+
+
+def test_fit_refuses_an_optimizer_of_another_model():
+    model, other = nn.Linear(2, 1), nn.Linear(2, 1)
+    X, y = np.ones((8, 2), np.float32), np.ones((8, 1), np.float32)
+    with pytest.raises(ValueError, match="fit: the optimizer updates none of the model's parameters"):
+        fit(model, F.mse_loss, SGD(other.parameters(), lr=0.1), X, y, epochs=1, batch_size=4)

@@ -226,6 +226,9 @@ class Sequential(Module):
         modules = list(self._modules.values())
         if isinstance(index, slice):
             return Sequential(*modules[index])
+        index = checks.integer(index, "index", "Sequential")
+        if not -len(modules) <= index < len(modules):
+            raise IndexError(f"Sequential: index {index} is out of range for {len(modules)} modules")
         return modules[index]
 
     def __len__(self):

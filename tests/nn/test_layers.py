@@ -196,3 +196,10 @@ def test_dropout_takes_numpy_probabilities_and_keeps_the_dtype():
     y = nn.Dropout(np.float32(0.5))(x)
     assert y.dtype == np.float32
     assert set(np.unique(y.data)) <= {0.0, 2.0}
+
+
+def test_sequential_index_out_of_range_names_the_container():
+    model = nn.Sequential(nn.Linear(2, 2), nn.ReLU())
+    assert isinstance(model[-1], nn.ReLU)
+    with pytest.raises(IndexError, match="Sequential: index 5 is out of range for 2 modules"):
+        model[5]
