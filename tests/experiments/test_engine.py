@@ -141,18 +141,24 @@ def _sweep(out, log, sleep):
                              "--no-progress"], env=env, stdout=subprocess.DEVNULL)
 
 
+def _stored(out):
+    """The finished trials' files (a writer's hidden temporary is not one)."""
+    folder = out / "trials"
+    return {name for name in os.listdir(folder) if not name.startswith(".")} if folder.is_dir() else set()
+
+
 def test_a_killed_sweep_resumes_without_recomputing_and_ends_with_the_same_report(tmp_path):
     whole = tmp_path / "whole"
     assert _sweep(whole, tmp_path / "whole.log", "0").wait(timeout=120) == 0
     out, log = tmp_path / "killed", tmp_path / "killed.log"
     process = _sweep(out, log, "0.4")
     deadline = time.monotonic() + 120
-    while len(os.listdir(out / "trials") if (out / "trials").is_dir() else []) < 3:
+    while len(_stored(out)) < 3:
         assert time.monotonic() < deadline and process.poll() is None
         time.sleep(0.05)
     process.send_signal(signal.SIGKILL)
     process.wait()
-    finished = {name for name in os.listdir(out / "trials") if not name.startswith(".")}
+    finished = _stored(out)
     assert 3 <= len(finished) < 8 and not (out / "report.md").exists()
     ran_before = len(log.read_text().splitlines())
     assert _sweep(out, log, "0").wait(timeout=120) == 0
