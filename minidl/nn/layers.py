@@ -8,7 +8,7 @@ import math
 
 import numpy
 
-from minidl import init
+from minidl import checks, init
 from minidl.autograd import Tensor
 from minidl.backend import xp
 from minidl.nn import functional as F
@@ -67,7 +67,8 @@ class Conv2d(Module):
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, bias=True,
                  dtype=numpy.float32, max_bytes=None):
         super().__init__()
-        self.max_bytes = max_bytes
+        self.max_bytes = None if max_bytes is None else checks.integer(max_bytes, "max_bytes", "Conv2d",
+                                                                        low=1)
         self.in_channels = _positive_int(in_channels, "in_channels", "Conv2d")
         self.out_channels = _positive_int(out_channels, "out_channels", "Conv2d")
         self.kernel_size = im2col.pair(kernel_size, "kernel_size", "Conv2d")
