@@ -16,6 +16,8 @@ quadratic in its residual), far below ``tol``. Start vectors from an earlier cal
 weights) make the iterations converge in a few steps; :func:`extreme_singular_values` returns them for
 the next call. Host (NumPy/SciPy) arrays only.
 """
+import warnings
+
 import numpy
 import scipy.linalg
 
@@ -93,7 +95,9 @@ def _inverse(matrix, gram):
         solve = lambda b: scipy.linalg.cho_solve(factor, b, check_finite=False)
         return solve, solve, short.shape[0]
     if rows == columns:
-        factors = scipy.linalg.lu_factor(matrix, check_finite=False)
+        with warnings.catch_warnings():  # a zero pivot is checked just below
+            warnings.simplefilter("ignore", scipy.linalg.LinAlgWarning)
+            factors = scipy.linalg.lu_factor(matrix, check_finite=False)
         if not numpy.all(numpy.diag(factors[0])):
             return None
         return (lambda b: scipy.linalg.lu_solve(factors, b, check_finite=False),

@@ -205,14 +205,29 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, max_bytes=None, where="con
 
 
 # --------------------------------------------------------------------- pooling
+def _first_maximum(views):
+    """Elementwise maximum of equally shaped ``views`` and the position of the first view that holds
+    it (strictly greater replaces: ties keep the earlier one). -> (maximum, uint8 position)."""
+    maximum = views[0].copy(order="K")  # keeps a channel-major layout
+    position = xp.zeros_like(maximum, dtype=xp.uint8)
+    for k, view in enumerate(views[1:], start=1):
+        greater = view > maximum
+        position = greater.view(xp.uint8) if k == 1 else xp.where(greater, xp.uint8(k), position)
+        xp.maximum(maximum, view, out=maximum)
+    return maximum, position
+
+
 class _MaxPool2d(Function):
-    """Elementwise maxima of the KH*KW strided views (no copy of the windows).
+    """Maximum of each window, with the window's first maximum kept compactly (one byte per window) as
+    its index: the flat offset kh * KW + kw, as PyTorch's within the window. Where a window holds NaN
+    the output is NaN and the index its last NaN, as PyTorch's.
 
-    Why not a reshape and one ``max``/``argmax`` reduction over the window axes: NumPy reduces over short
-    axes one window at a time, 10-20x slower than KH*KW - 1 elementwise maxima of whole views.
-
-    The index of each window, kept compactly (one byte per window), is its first maximum, and where a
-    window holds NaN its last NaN, as PyTorch's (the output is then NaN, as PyTorch's).
+    Non-overlapping windows (stride == kernel, the common 2x2 case) take the separable route: the
+    maximum along each window row (W split into (OW, KW): one long strided loop per offset), then along
+    the window's rows, keeping the first maximum of each; the first maximum in row-major order is the
+    first row's first maximum. Overlapping windows take KH*KW - 1 elementwise maxima of the strided
+    views, one per kernel offset. Why not a reshape and one ``max``/``argmax`` over the window axes:
+    NumPy reduces over short axes one window at a time, 10-20x slower than either.
     """
 
     def __init__(self, kernel, stride):
@@ -222,34 +237,40 @@ class _MaxPool2d(Function):
         (kh, kw), (sh, sw) = self.kernel, self.stride
         self.out_size = ((x.shape[2] - kh) // sh + 1, (x.shape[3] - kw) // sw + 1)
         views = [view for _, _, view in im2col.window_slices(x, self.kernel, self.stride, self.out_size)]
-        y = im2col.empty_like_layout(views[0].shape, x.dtype, like=x)
-        y[...] = views[0]
-        for view in views[1:]:
-            xp.maximum(y, view, out=y)
-        # the first maximum: the smallest k whose view equals the maximum (offsets written last to first)
-        self.index = im2col.empty_like_layout(y.shape, xp.min_scalar_type(len(views)), like=x)
-        self.index.fill(len(views) - 1)
-        equal = im2col.empty_like_layout(y.shape, bool, like=x)
-        for k in range(len(views) - 2, -1, -1):
-            xp.copyto(self.index, k, where=xp.equal(views[k], y, out=equal))
+        y, self.index = (self._separable(x) if self.kernel == self.stride else _first_maximum(views))
         if bool(xp.isnan(y).any()):  # NaN compares unequal to itself: the last NaN, as PyTorch
             for k, view in enumerate(views):
-                xp.copyto(self.index, k, where=xp.isnan(view, out=equal))
+                xp.copyto(self.index, xp.uint8(k), where=xp.isnan(view))
         self.x = x
         return y
 
+    def _separable(self, x):
+        """(maximum, index) of non-overlapping windows, along the window rows and then across them."""
+        (kh, kw), (oh, ow) = self.kernel, self.out_size
+        n, c = x.shape[:2]
+        rows = x[:, :, :oh * kh, :ow * kw].reshape(n, c, oh * kh, ow, kw)
+        row_max, column = _first_maximum([rows[..., j] for j in range(kw)])  # (N, C, OH*KH, OW)
+        row_max, column = row_max.reshape(n, c, oh, kh, ow), column.reshape(n, c, oh, kh, ow)
+        y, row = _first_maximum([row_max[:, :, :, i] for i in range(kh)])
+        chosen_column = column[:, :, :, 0]
+        for i in range(1, kh):
+            chosen_column = xp.where(row == i, column[:, :, :, i], chosen_column)
+        return y, row * xp.uint8(kw) + chosen_column
+
     def backward(self, g):
-        (kh, kw), (sh, sw) = self.kernel, self.stride
+        (kh, kw), (sh, sw), (oh, ow) = self.kernel, self.stride, self.out_size
         grad = im2col.empty_like_layout(self.x.shape, g.dtype, like=self.x)
-        grad[...] = 0
-        views = im2col.window_slices(grad, self.kernel, self.stride, self.out_size)
-        chosen = im2col.empty_like_layout(g.shape, bool, like=self.x)
-        for k, (_, _, view) in enumerate(views):
-            xp.equal(self.index, k, out=chosen)
-            if sh >= kh and sw >= kw:  # windows do not overlap: each element is written once
-                xp.copyto(view, g, where=chosen)
+        disjoint = sh >= kh and sw >= kw
+        if not disjoint or (sh, sw) != (kh, kw) or self.x.shape[2:] != (oh * kh, ow * kw):
+            grad[...] = 0  # overlaps to add into, or elements that no window reaches
+        zero = g.dtype.type(0)
+        for k, (_, _, view) in enumerate(im2col.window_slices(grad, self.kernel, self.stride,
+                                                               self.out_size)):
+            share = xp.where(self.index == k, g, zero)  # NaN in g reaches the chosen element only
+            if disjoint:  # each element is written once
+                view[...] = share
             else:
-                view += xp.where(chosen, g, 0)
+                view += share
         return grad
 
 
