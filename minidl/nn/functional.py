@@ -84,6 +84,9 @@ def linear(x, weight, bias=None):
     return _Linear()(x, weight) if bias is None else _Linear()(x, weight, bias)
 
 
+TRANSPOSED_CHUNK_BYTES = 32 << 20  # im2col scratch per chunk of the batch in the input gradient
+
+
 class _Conv2d(Function):
     """Convolution as one GEMM: W (O, C*KH*KW) @ columns (C*KH*KW, N*OH*OW).
 
@@ -121,16 +124,22 @@ class _Conv2d(Function):
 
     def _grad_input_transposed(self, g):
         """Stride 1: the input gradient is itself a convolution, of g padded by (KH-1-ph, KW-1-pw) with
-        the kernel flipped and its in/out axes swapped: one im2col and one GEMM, (C, O*KH*KW) @
+        the kernel flipped and its in/out axes swapped: an im2col and a GEMM, (C, O*KH*KW) @
         (O*KH*KW, N*H*W), into a fresh channel-major image. Its inner dimension O*KH*KW keeps BLAS fed
-        where col2im's product has only O (16 for thin layers), and no image is zeroed and added to."""
+        where col2im's product has only O (16 for thin layers), and no image is zeroed and added to.
+        The batch goes in chunks whose im2col matrix stays under TRANSPOSED_CHUNK_BYTES (cache-sized
+        scratch instead of a second matrix as large as the forward one)."""
         o, c, kh, kw = self.weight.shape
         n, _, h, w = self.x_shape
         ph, pw = self.padding
-        g_columns, _ = im2col.columns(g, (kh, kw), (1, 1), (kh - 1 - ph, kw - 1 - pw))
         flipped = self.weight[:, :, ::-1, ::-1].transpose(1, 0, 2, 3).reshape(c, o * kh * kw)
         grad = workspace.empty((c, n, h, w), g.dtype)
-        xp.matmul(flipped, g_columns, out=grad.reshape(c, -1))
+        chunk = max(1, TRANSPOSED_CHUNK_BYTES // (o * kh * kw * h * w * g.dtype.itemsize))
+        for start in range(0, n, chunk):
+            g_columns, _ = im2col.columns(g[start:start + chunk], (kh, kw), (1, 1),
+                                          (kh - 1 - ph, kw - 1 - pw))
+            rows = grad[:, start:start + chunk].reshape(c, -1)  # a view: each channel's run is contiguous
+            xp.matmul(flipped, g_columns, out=rows)
         return grad.transpose(1, 0, 2, 3)
 
     def _grad_input_col2im(self, g_rows):

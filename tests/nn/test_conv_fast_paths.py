@@ -55,8 +55,10 @@ def test_conv2d_gradients_match_central_differences(case):
     gradcheck(lambda: F.conv2d(x, w, b, stride, padding), [x, w, b])
 
 
+@pytest.mark.parametrize("chunk_bytes", [F.TRANSPOSED_CHUNK_BYTES, 1])  # whole batch, one sample a chunk
 @pytest.mark.parametrize("case", [c for c in CONV_CASES if c[2] == (1, 1) and c[3][0] < c[1][1]], ids=str)
-def test_transposed_input_gradient_equals_the_plain_col2im(case):
+def test_transposed_input_gradient_equals_the_plain_col2im(case, chunk_bytes, monkeypatch):
+    monkeypatch.setattr(F, "TRANSPOSED_CHUNK_BYTES", chunk_bytes)
     x, w, _, stride, padding = conv_case(case)
     function = F._Conv2d(stride, padding)
     function.inputs = [x, w]
