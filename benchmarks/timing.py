@@ -16,12 +16,12 @@ from minidl import backend
 PAUSE_S = 0.3
 
 
-def interleaved(runs, repeats, pause=PAUSE_S, synchronize=backend.synchronize):
+def interleaved(runs, repeats, pause=PAUSE_S, synchronize=backend.synchronize, warm_up=True):
     """Time each callable of ``runs`` (a dict name -> callable) ``repeats`` times, in turns.
 
-    Each callable is called once first as a warm-up. Returns a dict name -> list of seconds.
+    With ``warm_up`` each callable is called once first, untimed. Returns a dict name -> list of seconds.
     """
-    for run in runs.values():
+    for run in runs.values() if warm_up else ():
         run()
         synchronize()
         time.sleep(pause)

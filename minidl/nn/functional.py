@@ -167,7 +167,9 @@ class _Conv2d(Function):
 
 
 def _check_conv_arguments(x, weight, bias, kernel, stride, padding, max_bytes, where):
-    """Check the shapes of a convolution's operands and the size of its im2col matrix."""
+    """Check the dtypes and shapes of a convolution's operands and the size of its im2col matrix."""
+    checks.float_dtype(x, "the input", where)
+    checks.float_dtype(weight, "the weight", where)
     if x.ndim != 4 or weight.ndim != 4:
         raise ValueError(f"{where}: expected input (N, C, H, W) and weight (O, C, KH, KW), got "
                          f"shapes {x.shape} and {weight.shape}")
@@ -201,7 +203,8 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, max_bytes=None, where="con
         where: how errors name the caller (Conv2d passes its own description).
 
     Raises:
-        TypeError: for a stride or padding that is not an int or a pair of ints.
+        TypeError: for a stride or padding that is not an int or a pair of ints, or an input or
+            weight that is not floating point.
         ValueError: for a stride below 1, a negative padding, operands of the wrong rank, a channel
             mismatch, a padded input smaller than the kernel, or an im2col matrix above max_bytes
             (naming the bytes needed and the limit).
@@ -287,6 +290,7 @@ def _pool_arguments(x, kernel_size, stride, where):
     """(kernel, stride) pairs of a pooling call, checked against the (N, C, H, W) input."""
     kernel = checks.pair(kernel_size, "kernel_size", where, low=1)
     stride = kernel if stride is None else checks.pair(stride, "stride", where, low=1)
+    checks.float_dtype(x, "the input", where)
     if x.ndim != 4:
         raise ValueError(f"{where}: expected input of shape (N, C, H, W), got {x.shape}")
     if x.shape[2] < kernel[0] or x.shape[3] < kernel[1]:
@@ -302,7 +306,8 @@ def max_pool2d_with_indices(x, kernel_size, stride=None):
     The index is the first maximum of the window, or its last NaN where it holds NaN (as PyTorch).
 
     Raises:
-        TypeError: for a kernel_size or stride that is not an int or a pair of ints.
+        TypeError: for a kernel_size or stride that is not an int or a pair of ints, or an input that
+            is not floating point.
         ValueError: for a kernel_size or stride below 1, an input that is not 4-D, or a kernel larger
             than the input.
     """
@@ -343,7 +348,8 @@ def avg_pool2d(x, kernel_size, stride=None):
     """Mean over each KH x KW window (stride defaults to the kernel size). (N,C,H,W) -> (N,C,OH,OW).
 
     Raises:
-        TypeError: for a kernel_size or stride that is not an int or a pair of ints.
+        TypeError: for a kernel_size or stride that is not an int or a pair of ints, or an input that
+            is not floating point.
         ValueError: for a kernel_size or stride below 1, an input that is not 4-D, or a kernel larger
             than the input (which would give an empty output).
     """

@@ -209,6 +209,10 @@ def tensor(*shape):
     (lambda: F.avg_pool2d(tensor(1, 1, 3, 3), 4), ValueError, "avg_pool2d: the kernel"),
     (lambda: F.avg_pool2d(tensor(1, 1, 3, 3), 0), ValueError, "avg_pool2d: kernel_size"),
     (lambda: F.avg_pool2d(tensor(1, 3, 3), 2), ValueError, "avg_pool2d: expected input"),
+    (lambda: F.conv2d(Tensor(np.zeros((1, 2, 5, 5), np.int64)), tensor(3, 2, 3, 3)), TypeError,
+     "conv2d: the input must be a floating-point array, got dtype int64"),
+    (lambda: F.max_pool2d(Tensor(np.zeros((1, 1, 4, 4), np.uint8)), 2), TypeError,
+     "max_pool2d: the input must be a floating-point array"),
 ])
 def test_bad_convolution_and_pooling_arguments_raise_clear_errors(call, error, message):
     with pytest.raises(error, match=message):
