@@ -326,12 +326,22 @@ def max_pool2d(x, kernel_size, stride=None):
 
 
 class _AvgPool2d(Function):
+    """The sum of the KH*KW strided views divided by KH*KW: elementwise adds of whole views, not a
+    ``mean`` over the short window axes (which NumPy reduces one window at a time)."""
+
     def __init__(self, kernel, stride):
         self.kernel, self.stride = kernel, stride
 
     def forward(self, x):
+        (kh, kw), (sh, sw) = self.kernel, self.stride
         self.x_shape = x.shape
-        return im2col.windows(x, self.kernel, self.stride).mean(axis=(4, 5))
+        out_size = ((x.shape[2] - kh) // sh + 1, (x.shape[3] - kw) // sw + 1)
+        views = [view for _, _, view in im2col.window_slices(x, self.kernel, self.stride, out_size)]
+        total = views[0].copy(order="K")
+        for view in views[1:]:
+            total += view
+        total /= kh * kw
+        return total
 
     def backward(self, g):
         (kh, kw), (sh, sw) = self.kernel, self.stride
