@@ -217,29 +217,16 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, max_bytes=None, where="con
 
 
 # --------------------------------------------------------------------- pooling
-def _first_maximum(views):
-    """Elementwise maximum of equally shaped ``views`` and the position of the first view that holds
-    it (strictly greater replaces: ties keep the earlier one). -> (maximum, uint8 position)."""
-    maximum = views[0].copy(order="K")  # keeps a channel-major layout
-    position = xp.zeros_like(maximum, dtype=xp.uint8)
-    for k, view in enumerate(views[1:], start=1):
-        greater = view > maximum
-        position = greater.view(xp.uint8) if k == 1 else xp.where(greater, xp.uint8(k), position)
-        xp.maximum(maximum, view, out=maximum)
-    return maximum, position
-
-
 class _MaxPool2d(Function):
     """Maximum of each window, with the window's first maximum kept compactly (one byte per window) as
     its index: the flat offset kh * KW + kw, as PyTorch's within the window. Where a window holds NaN
     the output is NaN and the index its last NaN, as PyTorch's.
 
-    Non-overlapping windows (stride == kernel, the common 2x2 case) take the separable route: the
-    maximum along each window row (W split into (OW, KW): one long strided loop per offset), then along
-    the window's rows, keeping the first maximum of each; the first maximum in row-major order is the
-    first row's first maximum. Overlapping windows take KH*KW - 1 elementwise maxima of the strided
-    views, one per kernel offset. Why not a reshape and one ``max``/``argmax`` over the window axes:
-    NumPy reduces over short axes one window at a time, 10-20x slower than either.
+    Both come from the KH*KW strided views of the input, one per kernel offset, without copying the
+    windows: KH*KW - 1 elementwise maxima, then the index as the number of leading views that miss
+    the maximum. Why not a reshape and one ``max``/``argmax`` over the window axes: NumPy reduces over
+    short axes one window at a time, 10-20x slower. Outputs keep the input's layout (channel-major
+    after a convolution), so the backward pass reads and writes in one order.
     """
 
     def __init__(self, kernel, stride):
@@ -249,25 +236,19 @@ class _MaxPool2d(Function):
         (kh, kw), (sh, sw) = self.kernel, self.stride
         self.out_size = ((x.shape[2] - kh) // sh + 1, (x.shape[3] - kw) // sw + 1)
         views = [view for _, _, view in im2col.window_slices(x, self.kernel, self.stride, self.out_size)]
-        y, self.index = (self._separable(x) if self.kernel == self.stride else _first_maximum(views))
+        y = views[0].copy(order="K")
+        for view in views[1:]:
+            xp.maximum(y, view, out=y)
+        self.index = xp.zeros_like(y, dtype=xp.min_scalar_type(len(views)))
+        found = views[0] == y
+        for view in views[1:]:
+            self.index += ~found
+            found |= view == y
         if bool(xp.isnan(y).any()):  # NaN compares unequal to itself: the last NaN, as PyTorch
             for k, view in enumerate(views):
-                xp.copyto(self.index, xp.uint8(k), where=xp.isnan(view))
+                xp.copyto(self.index, k, where=xp.isnan(view))
         self.x = x
         return y
-
-    def _separable(self, x):
-        """(maximum, index) of non-overlapping windows, along the window rows and then across them."""
-        (kh, kw), (oh, ow) = self.kernel, self.out_size
-        n, c = x.shape[:2]
-        rows = x[:, :, :oh * kh, :ow * kw].reshape(n, c, oh * kh, ow, kw)
-        row_max, column = _first_maximum([rows[..., j] for j in range(kw)])  # (N, C, OH*KH, OW)
-        row_max, column = row_max.reshape(n, c, oh, kh, ow), column.reshape(n, c, oh, kh, ow)
-        y, row = _first_maximum([row_max[:, :, :, i] for i in range(kh)])
-        chosen_column = column[:, :, :, 0]
-        for i in range(1, kh):
-            chosen_column = xp.where(row == i, column[:, :, :, i], chosen_column)
-        return y, row * xp.uint8(kw) + chosen_column
 
     def backward(self, g):
         (kh, kw), (sh, sw), (oh, ow) = self.kernel, self.stride, self.out_size
