@@ -56,6 +56,7 @@ def test_conv2d_gradients_match_central_differences(case):
 
 
 @pytest.mark.parametrize("chunk_bytes", [F.TRANSPOSED_CHUNK_BYTES, 1])  # whole batch, one sample a chunk
+# the transposed route is exact for any stride-1 convolution with padding below the kernel size
 @pytest.mark.parametrize("case", [c for c in CONV_CASES if c[2] == (1, 1) and c[3][0] < c[1][1]], ids=str)
 def test_transposed_input_gradient_equals_the_plain_col2im(case, chunk_bytes, monkeypatch):
     monkeypatch.setattr(F, "TRANSPOSED_CHUNK_BYTES", chunk_bytes)
