@@ -12,9 +12,9 @@ precision times kappa, not kappa^2.
 
 Both iterations stop when the residual of the Ritz triplet, ||A^T u - sigma v||, is below ``tol`` sigma.
 The singular value itself is then within tol^2 sigma^2 / gap of the true one (a Ritz value's error is
-quadratic in its residual), far below ``tol``. Start vectors from an earlier call (the previous epoch's
-weights) make the iterations converge in a few steps; :func:`extreme_singular_values` returns them for
-the next call. Host (NumPy/SciPy) arrays only.
+quadratic in its residual), far below ``tol``. Start vectors from an earlier call on a nearby matrix
+(the same layer a little later) make the iterations converge in fewer steps;
+:func:`extreme_singular_values` returns them for the next call. Host (NumPy/SciPy) arrays only.
 """
 import warnings
 
@@ -80,20 +80,11 @@ def largest_singular_triplet(apply, apply_t, size, start, tol=DEFAULT_TOL):
                        f"restarts of {steps} steps")
 
 
-def _inverse(matrix, gram):
+def _inverse(matrix):
     """(solve, solve_t, size) for the products with the inverse of a square matrix whose singular values
-    give A's: A itself through LU; for a rectangular A, R of the QR decomposition of its tall side, or
-    with ``gram`` the Gram matrix of its short side through Cholesky (several times cheaper, but its
-    singular values are A's squared). None when that factor is exactly singular (a zero pivot)."""
+    are A's: A itself through LU, or for a rectangular A the factor R of the QR decomposition of its
+    tall side. None when that factor is exactly singular (a zero pivot)."""
     rows, columns = matrix.shape
-    if gram and rows != columns:
-        short = matrix if rows < columns else matrix.T
-        try:
-            factor = scipy.linalg.cho_factor(short @ short.T, check_finite=False)
-        except numpy.linalg.LinAlgError:  # not positive definite to working precision
-            return None
-        solve = lambda b: scipy.linalg.cho_solve(factor, b, check_finite=False)
-        return solve, solve, short.shape[0]
     if rows == columns:
         with warnings.catch_warnings():  # a zero pivot is checked just below
             warnings.simplefilter("ignore", scipy.linalg.LinAlgWarning)
@@ -110,16 +101,13 @@ def _inverse(matrix, gram):
             lambda b: scipy.linalg.solve_triangular(R, b, trans=1, check_finite=False), R.shape[0])
 
 
-def extreme_singular_values(matrix, starts=None, tol=DEFAULT_TOL, gram=False):
+def extreme_singular_values(matrix, starts=None, tol=DEFAULT_TOL):
     """(sigma_max, sigma_min, starts) of a float64 host matrix (rows x columns).
 
     Args:
         starts: the start vectors returned by an earlier call on a matrix of the same shape, or None
             (fixed pseudo-random starts: the result is deterministic).
         tol: the relative residual at which each iteration stops (see the module docstring).
-        gram: for a rectangular matrix, take sigma_min from the Cholesky factor of the short side's Gram
-            matrix instead of QR: several times cheaper, with a relative error of about
-            eps * kappa^2 / 2 instead of eps * kappa (the caller checks kappa).
 
     Returns:
         sigma_max, sigma_min (floats; sigma_min is 0.0 for an exactly singular matrix) and the start
@@ -134,10 +122,9 @@ def extreme_singular_values(matrix, starts=None, tol=DEFAULT_TOL, gram=False):
         starts = (generator.standard_normal(columns), generator.standard_normal(min(rows, columns)))
     top, v_top = largest_singular_triplet(lambda v: matrix @ v, lambda u: matrix.T @ u, columns,
                                           starts[0], tol)
-    inverse = _inverse(matrix, gram)
+    inverse = _inverse(matrix)
     if inverse is None:
         return top, 0.0, (v_top, starts[1])
     solve, solve_t, size = inverse
     inverse_top, v_bottom = largest_singular_triplet(solve, solve_t, size, starts[1], tol)
-    squared = gram and matrix.shape[0] != matrix.shape[1]
-    return top, (1.0 / inverse_top) ** (0.5 if squared else 1.0), (v_top, v_bottom)
+    return top, 1.0 / inverse_top, (v_top, v_bottom)

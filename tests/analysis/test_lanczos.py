@@ -36,17 +36,15 @@ def test_iterative_kappa_equals_the_full_svd_on_a_random_matrix_with_clustered_e
     assert spectrum.condition_number(A) == pytest.approx(values[0] / values[-1], rel=1e-6)
 
 
-def test_warm_starts_give_the_same_values_and_the_gram_route_agrees_on_a_well_conditioned_matrix():
+def test_warm_starts_give_the_same_values_as_cold_ones():
     A = np.random.default_rng(4).standard_normal((40, 90))
     exact = np.linalg.svd(A, compute_uv=False)
     cold_top, cold_bottom, starts = lanczos.extreme_singular_values(A)
     B = A + 1e-3 * np.random.default_rng(5).standard_normal(A.shape)
     exact_b = np.linalg.svd(B, compute_uv=False)
     warm_top, warm_bottom, _ = lanczos.extreme_singular_values(B, starts)
-    gram_top, gram_bottom, _ = lanczos.extreme_singular_values(A, gram=True)
     np.testing.assert_allclose([cold_top, cold_bottom], exact[[0, -1]], rtol=1e-10)
     np.testing.assert_allclose([warm_top, warm_bottom], exact_b[[0, -1]], rtol=1e-10)
-    np.testing.assert_allclose([gram_top, gram_bottom], exact[[0, -1]], rtol=1e-10)
 
 
 def test_a_singular_matrix_has_sigma_min_zero_and_infinite_kappa():
