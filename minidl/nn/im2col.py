@@ -35,14 +35,6 @@ def output_size(size, kernel, stride, padding):
     return (size + 2 * padding - kernel) // stride + 1
 
 
-def pad(x, padding):
-    """Zero-pad the two spatial axes of an (N, C, H, W) array by (ph, pw) on each side."""
-    ph, pw = padding
-    if ph == 0 and pw == 0:
-        return x
-    return xp.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
-
-
 def channel_major(x):
     """True when (N, C, H, W) ``x`` is laid out as (C, N, H, W) in memory (see the module docstring)."""
     return x.shape[0] > 1 and x.shape[1] > 1 and abs(x.strides[1]) > abs(x.strides[0])
@@ -56,8 +48,9 @@ def empty_like_layout(shape, dtype, like=None):
     return workspace.empty((c, n, h, w), dtype).transpose(1, 0, 2, 3)
 
 
-def padded(x, padding):
-    """``x`` (N, C, H, W) zero-padded by (ph, pw) on each side, as a channel-major scratch array."""
+def pad(x, padding):
+    """``x`` (N, C, H, W) zero-padded by (ph, pw) on each side, as a channel-major scratch array (``x``
+    itself without padding)."""
     ph, pw = padding
     if ph == 0 and pw == 0:
         return x
@@ -82,7 +75,7 @@ def columns(x, kernel, stride, padding):
     """The im2col matrix (C*KH*KW, N*OH*OW) of (N, C, H, W) ``x``, rows ordered (C, KH, KW), as a
     scratch array; also returns (OH, OW). One copy of the windows, whatever the strides."""
     n, c = x.shape[:2]
-    win = windows(padded(x, padding), kernel, stride)  # (N, C, OH, OW, KH, KW) view
+    win = windows(pad(x, padding), kernel, stride)  # (N, C, OH, OW, KH, KW) view
     oh, ow = win.shape[2:4]
     out = workspace.empty((c, kernel[0], kernel[1], n, oh, ow), x.dtype)
     out[...] = win.transpose(1, 4, 5, 0, 2, 3)
