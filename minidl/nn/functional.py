@@ -143,8 +143,11 @@ class _Conv2d(Function):
         for start in range(0, n, chunk):
             g_columns, _ = im2col.columns(g[start:start + chunk], (kh, kw), (1, 1),
                                           (kh - 1 - ph, kw - 1 - pw))
-            rows = grad[:, start:start + chunk].reshape(c, -1)  # a view: each channel's run is contiguous
-            xp.matmul(flipped, g_columns, out=rows)
+            if chunk >= n:  # the whole batch: straight into the image
+                xp.matmul(flipped, g_columns, out=grad.reshape(c, -1))
+            else:
+                rows = xp.matmul(flipped, g_columns).reshape(c, -1, h, w)
+                grad[:, start:start + rows.shape[1]] = rows
         return grad.transpose(1, 0, 2, 3)
 
     def _grad_input_col2im(self, g_rows):
