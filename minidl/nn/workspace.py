@@ -11,18 +11,20 @@ is above the pool's own and it is not handed out again. A graph kept alive (a lo
 two forward passes before one backward) simply makes the pool allocate a second set. Nothing is ever
 shared between live arrays.
 
-The pool holds at most :data:`limit_bytes` of arrays that are free (the least recently requested shapes
-go first); :func:`clear` drops every array it holds.
+When the arrays it holds exceed :data:`limit_bytes`, the pool drops free ones, the least recently
+requested shapes first; :func:`clear` drops every array it holds. It is safe to use from several threads.
 """
 import collections
 import sys
+import threading
 
 from minidl.backend import xp
 
-limit_bytes = 1 << 30  # free arrays kept for reuse, at most (1 GiB)
+limit_bytes = 1 << 30  # beyond this many bytes held (1 GiB), free arrays are dropped, oldest shapes first
 _MAX_PER_SHAPE = 4  # arrays in use at once per shape before the pool stops keeping more
 _pool = collections.OrderedDict()  # (shape, dtype) -> list of arrays, least recently requested first
-# references to an array of the pool that is free: the pool's list, the loop variable, getrefcount's
+_lock = threading.Lock()  # two threads must never both find the same array free
+# references to an array of the pool that is free: the pool's list, the name in _is_free, getrefcount's
 # argument
 _FREE_REFERENCES = 3
 
@@ -39,23 +41,17 @@ def empty(shape, dtype):
     it for later reuse, within :data:`limit_bytes`). The contents are arbitrary: write every element.
     """
     key = (tuple(shape), xp.dtype(dtype))
-    arrays = _pool.pop(key, [])
-    _pool[key] = arrays  # now the most recently requested
-    for index in range(len(arrays)):
-        if _is_free(arrays, index):
-            return arrays[index]
-    array = xp.empty(key[0], dtype=key[1])
-    if len(arrays) < _MAX_PER_SHAPE:
-        arrays.append(array)
-        _evict()
-    return array
-
-
-def zeros(shape, dtype):
-    """Like :func:`empty`, filled with zeros."""
-    array = empty(shape, dtype)
-    array.fill(0)
-    return array
+    with _lock:
+        arrays = _pool.pop(key, [])
+        _pool[key] = arrays  # now the most recently requested
+        for index in range(len(arrays)):
+            if _is_free(arrays, index):
+                return arrays[index]
+        array = xp.empty(key[0], dtype=key[1])
+        if len(arrays) < _MAX_PER_SHAPE:
+            arrays.append(array)
+            _evict()
+        return array
 
 
 def held_bytes():
@@ -78,4 +74,5 @@ def _evict():
 
 def clear():
     """Forget every array of the pool (arrays still in use stay valid; they are just not reused)."""
-    _pool.clear()
+    with _lock:
+        _pool.clear()
