@@ -231,3 +231,17 @@ def test_an_im2col_matrix_above_the_limit_is_refused_before_any_allocation():
     assert nn.Conv2d(3, 8, 3, padding=1, max_bytes=needed)(x).shape == (64, 8, 32, 32)
     with pytest.raises(ValueError, match="Conv2d: max_bytes"):
         nn.Conv2d(3, 8, 3, max_bytes=0)
+
+
+def test_steady_state_training_allocates_no_new_scratch_arrays():
+    workspace.clear()
+    model = nn.Sequential(nn.Conv2d(2, 4, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(4, 4, 3),
+                          nn.Flatten())
+    x = Tensor(rng.standard_normal((3, 2, 8, 8)).astype(np.float32), requires_grad=True)
+    held = []
+    for _ in range(4):
+        loss = model(x).sum()  # the previous step's graph is still alive here, as in a training loop
+        loss.backward()
+        held.append(workspace.held_bytes())
+    assert held[0] > 0 and held[2] == held[3]  # two sets at most (the live graph and this step)
+    workspace.clear()
