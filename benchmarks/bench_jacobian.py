@@ -3,13 +3,12 @@
 MLP 784-512-512-10 with ReLU, the same weights in both libraries, n = 2 000 random inputs, float32 and
 float64. minidl builds W_3 D_2 W_2 D_1 W_1 for every sample from the ReLU masks
 (minidl.analysis.jacobian.djm); PyTorch maps jacrev(model) over the samples with torch.func.vmap. Each is
-timed `--repeats` times after a warm-up and the best time is kept; the two results are compared. Under
+timed `--repeats` times after a warm-up (median and range printed); the two results are compared. Under
 MINIDL_BACKEND=cupy PyTorch runs on the GPU too, and both are synchronized before the clock stops.
 
     python benchmarks/bench_jacobian.py [--n 2000] [--repeats 7]
 """
 import argparse
-import time
 
 import numpy
 import torch
@@ -17,6 +16,7 @@ import torch
 import minidl
 from minidl import backend, nn
 from minidl.analysis import jacobian
+import timing
 
 SIZES = (784, 512, 512, 10)
 
@@ -46,18 +46,6 @@ def synchronize():
         torch.cuda.synchronize()
 
 
-def best_time(run, repeats):
-    result = run()  # warm-up
-    times = []
-    for _ in range(repeats):
-        synchronize()
-        started = time.perf_counter()
-        run()
-        synchronize()
-        times.append(time.perf_counter() - started)
-    return min(times), result
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=2000)
@@ -67,18 +55,20 @@ def main():
     print(f"backend {backend.name}; torch {torch.__version__} on {DEVICE} with {torch.get_num_threads()} "
           f"threads")
     print(f"MLP {'-'.join(map(str, SIZES))}, n = {args.n}: per-sample Jacobians (n, 10, 784)")
-    print(f"{'dtype':<8} {'minidl s':>9} {'torch s':>9} {'ratio':>6} {'max |diff|':>11}")
+    print(timing.machine())
+    print(f"{'dtype':<8} {'minidl s':>20} {'torch s':>20} {'ratio':>6} {'max |diff|':>11}")
     for dtype in (numpy.float32, numpy.float64):
         X = numpy.random.default_rng(0).standard_normal((args.n, SIZES[0])).astype(dtype)
         ours, theirs = models(dtype)
         X_device, X_torch = backend.to_device(X), torch.from_numpy(X).to(DEVICE)
-        t_ours, J_ours = best_time(lambda: jacobian.djm(ours, X_device), args.repeats)
+        t_ours, J_ours = timing.timed(lambda: jacobian.djm(ours, X_device), args.repeats, synchronize)
         jacobians = torch.func.vmap(torch.func.jacrev(theirs))
-        t_theirs, J_theirs = best_time(lambda: jacobians(X_torch), args.repeats)
+        t_theirs, J_theirs = timing.timed(lambda: jacobians(X_torch), args.repeats, synchronize)
         difference = numpy.abs(backend.asnumpy(J_ours) - J_theirs.cpu().numpy()).max()
-        verdict = "ok" if t_ours <= t_theirs else "SLOW"
-        print(f"{numpy.dtype(dtype).name:<8} {t_ours:9.3f} {t_theirs:9.3f} {t_ours / t_theirs:6.2f} "
-              f"{difference:11.2e}  {verdict}")
+        ratio = timing.median(t_ours) / timing.median(t_theirs)
+        verdict = "ok" if ratio <= 1 else "SLOW"
+        print(f"{numpy.dtype(dtype).name:<8} {timing.spread(t_ours):>20} {timing.spread(t_theirs):>20} "
+              f"{ratio:6.2f} {difference:11.2e}  {verdict}")
 
 
 if __name__ == "__main__":

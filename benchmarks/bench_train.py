@@ -5,14 +5,15 @@
     batch 64, 2 000 random 1x28x28 samples.
 Both use float32, SGD with momentum 0.9 and cross-entropy; PyTorch runs on the CPU. Under
 MINIDL_BACKEND=cupy minidl runs on the GPU (each epoch ends with a device synchronize), so the
-same script gives the GPU figures. Each epoch is timed `--repeats` times after a
-warm-up and the best time is kept. The BLAS peak (float32 GEMM, 1024^3) is printed for scale, with the
-share of it that each epoch's matrix products reach.
+same script gives the GPU figures. The two libraries' epochs are timed in turns, `--repeats` times
+after a warm-up, with a pause between them (see timing.py), and the median and range are printed. The
+BLAS peak (float32 GEMM, 1024^3) is printed for scale, with the share of it that each epoch's matrix
+products reach: the forward products, the weight gradients, and the input gradients of every layer but
+the first (neither library computes a gradient for the data).
 
-    python benchmarks/bench_train.py [--repeats 3]
+    python benchmarks/bench_train.py [--repeats 5]
 """
 import argparse
-import time
 
 import numpy
 import torch
@@ -20,6 +21,7 @@ import torch
 import minidl
 from minidl import backend, nn, optim
 from minidl.autograd import Tensor
+import timing
 
 
 def mlp_minidl():
@@ -63,52 +65,63 @@ def epoch_torch(model, X, y, batch):
         optimizer.step()
 
 
-def best_time(run, repeats):
-    run()  # warm-up
-    times = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - started)
-    return min(times)
-
-
 def blas_peak_gflops(n=1024, repeats=5):
     a = numpy.random.default_rng(0).standard_normal((n, n), dtype=numpy.float32)
-    seconds = best_time(lambda: a @ a, repeats)
-    return 2 * n ** 3 / seconds / 1e9
+    times, _ = timing.timed(lambda: a @ a, repeats)
+    return 2 * n ** 3 / min(times) / 1e9
+
+
+def gemm_flops(samples, layers):
+    """2 x multiply-adds of an epoch's products; ``layers`` lists each layer's multiply-adds per sample.
+
+    Every layer has a forward product and a weight gradient; all but the first also an input gradient.
+    """
+    return 2 * samples * (3 * sum(layers) - layers[0])
+
+
+MLP_SAMPLES, CONV_SAMPLES = 10_000, 2_000
+MLP_FLOPS = gemm_flops(MLP_SAMPLES, [784 * 256, 256 * 256, 256 * 10])
+CONV_FLOPS = gemm_flops(CONV_SAMPLES, [26 * 26 * 32 * 9, 11 * 11 * 64 * 32 * 9, 1600 * 10])
+
+
+def epoch_times(make_minidl, make_torch, X, y, batch, repeats):
+    """Interleaved epoch times of the two libraries: a dict 'minidl' / 'torch' -> list of seconds."""
+    ours, theirs = make_minidl(), make_torch()
+    return timing.interleaved({"minidl": lambda: epoch_minidl(ours, X, y, batch),
+                               "torch": lambda: epoch_torch(theirs, X, y, batch)}, repeats)
+
+
+def conv_epoch_times(repeats, seed=0):
+    """Interleaved epoch times of the benchmark conv net (batch 64, 2 000 random 1x28x28 samples)."""
+    rng = numpy.random.default_rng(seed)
+    X = rng.standard_normal((CONV_SAMPLES, 1, 28, 28), dtype=numpy.float32)
+    return epoch_times(conv_minidl, conv_torch, X, rng.integers(0, 10, len(X)), 64, repeats)
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
     rng = numpy.random.default_rng(0)
     minidl.manual_seed(0)
     torch.manual_seed(0)
-    cases = [
-        ("MLP 784-256-256-10, batch 128, 10 000 samples", mlp_minidl, mlp_torch,
-         rng.standard_normal((10_000, 784), dtype=numpy.float32), 128,
-         6 * 10_000 * (784 * 256 + 256 * 256 + 256 * 10), 1.5),
-        ("conv net 1x28x28, batch 64, 2 000 samples", conv_minidl, conv_torch,
-         rng.standard_normal((2_000, 1, 28, 28), dtype=numpy.float32), 64,
-         6 * 2_000 * (26 * 26 * 32 * 9 + 11 * 11 * 64 * 32 * 9 + 1600 * 10), 3.0),
-    ]
     peak = blas_peak_gflops()
     print(f"backend {backend.name}; torch {torch.__version__} with {torch.get_num_threads()} threads")
+    print(timing.machine())
     print(f"BLAS peak (float32 GEMM 1024^3): {peak:.1f} GFLOP/s")
-    print(f"{'case':<48} {'minidl s':>9} {'torch s':>9} {'ratio':>6} {'target':>7} {'% peak':>7}")
-    for label, make_minidl, make_torch, X, batch, flops, target in cases:
-        y = rng.integers(0, 10, len(X))
-        ours = make_minidl()
-        theirs = make_torch()
-        t_ours = best_time(lambda: epoch_minidl(ours, X, y, batch), args.repeats)
-        t_theirs = best_time(lambda: epoch_torch(theirs, X, y, batch), args.repeats)
-        ratio = t_ours / t_theirs
-        share = flops / t_ours / 1e9 / peak * 100
+    print(f"{'case':<42} {'minidl s':>20} {'torch s':>20} {'ratio':>6} {'target':>7} {'% peak':>7}")
+    X = rng.standard_normal((MLP_SAMPLES, 784), dtype=numpy.float32)
+    cases = [("MLP 784-256-256-10, batch 128, 10 000", MLP_FLOPS, 1.5,
+              epoch_times(mlp_minidl, mlp_torch, X, rng.integers(0, 10, len(X)), 128, args.repeats)),
+             ("conv net 1x28x28, batch 64, 2 000", CONV_FLOPS, 1.3, conv_epoch_times(args.repeats))]
+    for label, flops, target, times in cases:
+        ours, theirs = timing.median(times["minidl"]), timing.median(times["torch"])
+        ratio = ours / theirs
+        share = flops / ours / 1e9 / peak * 100
         verdict = "ok" if ratio <= target else "SLOW"
-        print(f"{label:<48} {t_ours:9.3f} {t_theirs:9.3f} {ratio:6.2f} {'<=' + str(target):>7} "
-              f"{share:6.1f}%  {verdict}")
+        print(f"{label:<42} {timing.spread(times['minidl']):>20} {timing.spread(times['torch']):>20} "
+              f"{ratio:6.2f} {'<=' + str(target):>7} {share:6.1f}%  {verdict}")
+    print(timing.machine())
 
 
 if __name__ == "__main__":

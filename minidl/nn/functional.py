@@ -7,7 +7,7 @@ these functions check what they alone can know (dtypes, targets, probabilities, 
 from minidl import backend, checks, random
 from minidl.autograd import Function, Tensor
 from minidl.backend import xp
-from minidl.nn import im2col
+from minidl.nn import im2col, workspace
 
 
 # --------------------------------------------------------------------- activations
@@ -109,8 +109,18 @@ def linear(x, weight, bias=None):
     return _Linear()(x, weight) if bias is None else _Linear()(x, weight, bias)
 
 
+TRANSPOSED_CHUNK_BYTES = 32 << 20  # im2col scratch per chunk of the batch in the input gradient
+# The transposed route of the input gradient pays where col2im's product is thin (inner dimension O);
+# at O = 128 col2im was as fast (single-thread CPU time, 14x14 to 56x56 images, batch 32).
+THIN_CHANNELS = 64
+
+
 class _Conv2d(Function):
-    """Convolution as one GEMM: W (O, C*KH*KW) @ columns (C*KH*KW, N*OH*OW)."""
+    """Convolution as one GEMM: W (O, C*KH*KW) @ columns (C*KH*KW, N*OH*OW).
+
+    The output is the channel-major view (N, O, OH, OW) of the GEMM's (O, N, OH, OW) result (see
+    :mod:`minidl.nn.im2col`), and every large array comes from the workspace.
+    """
 
     saved_inputs = (0, 1)  # the columns may be a view of the input
 
@@ -118,63 +128,141 @@ class _Conv2d(Function):
         self.stride, self.padding = stride, padding
 
     def forward(self, x, weight, bias=None):
-        o, c, kh, kw = weight.shape
+        o = weight.shape[0]
         n = x.shape[0]
-        padded = im2col.pad(x, self.padding)
-        win = im2col.windows(padded, (kh, kw), self.stride)  # (N, C, OH, OW, KH, KW) view
-        oh, ow = win.shape[2], win.shape[3]
-        self.columns = win.transpose(1, 4, 5, 0, 2, 3).reshape(c * kh * kw, n * oh * ow)
-        self.weight, self.padded_shape, self.out_size = weight, padded.shape, (oh, ow)
-        y = (weight.reshape(o, -1) @ self.columns).reshape(o, n, oh, ow)
+        self.columns, (oh, ow) = im2col.columns(x, weight.shape[2:], self.stride, self.padding)
+        self.weight, self.x_shape, self.out_size = weight, x.shape, (oh, ow)
+        y = workspace.empty((o, n, oh, ow), x.dtype)
+        xp.matmul(weight.reshape(o, -1), self.columns, out=y.reshape(o, -1))
         if bias is not None:
             y += bias[:, None, None, None]
         return y.transpose(1, 0, 2, 3)
 
     def backward(self, g):
         o = self.weight.shape[0]
-        g_rows = g.transpose(1, 0, 2, 3).reshape(o, -1)  # (O, N*OH*OW)
+        g_rows = g.transpose(1, 0, 2, 3).reshape(o, -1)  # (O, N*OH*OW); no copy if g is channel-major
         grad_w = (self.columns @ g_rows.T).T.reshape(self.weight.shape)  # BLAS-friendly order
-        grads = (self._grad_input(g_rows) if self.inputs[0].requires_grad else None, grad_w)
+        grad_x = None
+        if self.inputs[0].requires_grad:  # none for the data itself
+            (o, _, kh, kw), (ph, pw) = self.weight.shape, self.padding
+            same_size = self.stride == (1, 1) and (kh - 1 - ph, kw - 1 - pw) == (ph, pw)
+            if same_size and o <= THIN_CHANNELS:
+                grad_x = self._grad_input_transposed(g)
+            else:
+                grad_x = self._grad_input_col2im(g_rows)
+        grads = (grad_x, grad_w)
         return grads + (g_rows.sum(axis=1),) if len(self.inputs) == 3 else grads
 
-    def _grad_input(self, g_rows):
-        """col2im of W^T g: the gradient of the input (N, C, H, W), skipped for the data itself.
+    def _grad_input_transposed(self, g):
+        """Stride 1, output as large as the input ("same" padding, (KH-1)/2), O <= THIN_CHANNELS: the
+        input gradient is itself a convolution, of g padded by (KH-1-ph, KW-1-pw) with
+        the kernel flipped and its in/out axes swapped: an im2col and a GEMM, (C, O*KH*KW) @
+        (O*KH*KW, N*H*W), into a fresh channel-major image. Its inner dimension O*KH*KW keeps BLAS fed
+        where col2im's product has only O (16 for thin layers), and no image is zeroed and added to.
+        The batch goes in chunks whose im2col matrix stays under TRANSPOSED_CHUNK_BYTES (cache-sized
+        scratch instead of a second matrix as large as the forward one)."""
+        o, c, kh, kw = self.weight.shape
+        n, _, h, w = self.x_shape
+        ph, pw = self.padding
+        flipped = self.weight[:, :, ::-1, ::-1].transpose(1, 0, 2, 3).reshape(c, o * kh * kw)
+        grad = workspace.empty((c, n, h, w), g.dtype)
+        chunk = max(1, TRANSPOSED_CHUNK_BYTES // (o * kh * kw * h * w * g.dtype.itemsize))
+        for start in range(0, n, chunk):
+            g_columns, _ = im2col.columns(g[start:start + chunk], (kh, kw), (1, 1),
+                                          (kh - 1 - ph, kw - 1 - pw))
+            if chunk >= n:  # the whole batch: straight into the image
+                xp.matmul(flipped, g_columns, out=grad.reshape(c, -1))
+            else:
+                rows = xp.matmul(flipped, g_columns).reshape(c, -1, h, w)
+                grad[:, start:start + rows.shape[1]] = rows
+        return grad.transpose(1, 0, 2, 3)
 
-        Rows of W^T are ordered (KH, KW, C) and the image is accumulated with C before N in memory, so
-        each of the KH*KW slice-adds reads and writes in one order.
+    def _grad_input_col2im(self, g_rows):
+        """col2im of W^T g, the plain route for any stride and padding: the products of each kernel
+        offset summed back onto the padded image by KH*KW slice-adds (written once, not added, where
+        windows do not overlap: stride >= kernel).
+
+        Rows of W^T are ordered (KH, KW, C) and the image is channel-major, so each of the KH*KW slice
+        operations reads and writes in one order.
         """
         o, c, kh, kw = self.weight.shape
-        n, _, hp, wp = self.padded_shape
-        oh, ow = self.out_size
+        n, _, h, w = self.x_shape
+        (ph, pw), (sh, sw), (oh, ow) = self.padding, self.stride, self.out_size
         weight_rows = self.weight.transpose(2, 3, 1, 0).reshape(kh * kw * c, o)
-        grad_columns = (weight_rows @ g_rows).reshape(kh, kw, c, n, oh, ow)
-        grad_padded = xp.zeros((c, n, hp, wp), dtype=g_rows.dtype).transpose(1, 0, 2, 3)
-        im2col.add_windows(grad_padded, grad_columns.transpose(0, 1, 3, 2, 4, 5), self.stride)
+        grad_columns = workspace.empty((kh, kw, c, n, oh, ow), g_rows.dtype)
+        xp.matmul(weight_rows, g_rows, out=grad_columns.reshape(kh * kw * c, -1))
+        grad_columns = grad_columns.transpose(0, 1, 3, 2, 4, 5)
+        grad_padded = im2col.empty_like_layout((n, c, h + 2 * ph, w + 2 * pw), g_rows.dtype)
+        if sh >= kh and sw >= kw:
+            im2col.put_windows(grad_padded, grad_columns, self.stride)
+        else:
+            grad_padded[...] = 0
+            im2col.add_windows(grad_padded, grad_columns, self.stride)
         return im2col.unpad(grad_padded, self.padding)
 
 
-def conv2d(x, weight, bias=None, stride=1, padding=0):
+def _check_conv_arguments(x, weight, bias, kernel, stride, padding, max_bytes, where):
+    """Check the dtypes and shapes of a convolution's operands and the size of its im2col matrix."""
+    checks.float_dtype(x, "the input", where)
+    checks.float_dtype(weight, "the weight", where)
+    if x.ndim != 4 or weight.ndim != 4:
+        raise ValueError(f"{where}: expected input (N, C, H, W) and weight (O, C, KH, KW), got "
+                         f"shapes {x.shape} and {weight.shape}")
+    if x.shape[1] != weight.shape[1]:
+        raise ValueError(f"{where}: the input has {x.shape[1]} channels but the weight expects "
+                         f"{weight.shape[1]} (weight shape {weight.shape}, input shape {x.shape})")
+    if bias is not None and bias.shape != (weight.shape[0],):
+        raise ValueError(f"{where}: expected a bias of shape ({weight.shape[0]},), got {bias.shape}")
+    (h, w), (kh, kw), (ph, pw) = x.shape[2:], kernel, padding
+    if h + 2 * ph < kh or w + 2 * pw < kw:
+        raise ValueError(f"{where}: the padded input ({h + 2 * ph}, {w + 2 * pw}) is smaller than the "
+                         f"kernel {kernel} (input shape {x.shape}, padding {padding})")
+    needed = im2col.column_bytes(x.shape, kernel, stride, padding, x.dtype.itemsize)
+    limit = im2col.DEFAULT_MAX_BYTES if max_bytes is None else max_bytes
+    if needed > limit:
+        raise ValueError(f"{where}: the im2col matrix of input {x.shape} needs {needed} bytes "
+                         f"({needed / 2 ** 30:.2f} GiB), more than max_bytes={limit} "
+                         f"({limit / 2 ** 30:.2f} GiB); use a smaller batch or raise max_bytes")
+
+
+def conv2d(x, weight, bias=None, stride=1, padding=0, max_bytes=None, where="conv2d"):
     """2-D cross-correlation, as torch.nn.functional.conv2d.
 
     x: (N, C, H, W), weight: (O, C, KH, KW), bias: (O,) -> (N, O, OH, OW) with
-    OH = floor((H + 2 padding - KH) / stride) + 1 (and likewise OW).
+    OH = floor((H + 2 padding - KH) / stride) + 1 (and likewise OW). The output is laid out channel-major
+    in memory (see :mod:`minidl.nn.im2col`).
+
+    Args:
+        max_bytes: the largest im2col matrix (C*KH*KW x N*OH*OW elements) allowed; None means
+            ``im2col.DEFAULT_MAX_BYTES`` (4 GiB).
+        where: how errors name the caller (Conv2d passes its own description).
 
     Raises:
-        TypeError: when ``x`` or ``weight`` is not floating, or their float dtypes differ.
+        TypeError: for a stride or padding that is not an int or a pair of ints, or an input or
+            weight that is not floating point.
+        ValueError: for a stride below 1, a negative padding, operands of the wrong rank, a channel
+            mismatch, a padded input smaller than the kernel, or an im2col matrix above max_bytes
+            (naming the bytes needed and the limit).
     """
-    checks.float_dtype(x, "x", "conv2d")
-    checks.float_dtype(weight, "weight", "conv2d")
-    stride = im2col.pair(stride, "stride", "conv2d")
-    padding = im2col.pair(padding, "padding", "conv2d")
+    stride = checks.pair(stride, "stride", where, low=1)
+    padding = checks.pair(padding, "padding", where, low=0)
+    _check_conv_arguments(x, weight, bias, weight.shape[2:], stride, padding, max_bytes, where)
     function = _Conv2d(stride, padding)
     return function(x, weight) if bias is None else function(x, weight, bias)
 
 
 # --------------------------------------------------------------------- pooling
 class _MaxPool2d(Function):
-    """Elementwise maxima of the KH*KW strided views (no copy of the windows). As PyTorch's, the index of
-    each window is its first maximum, or its last NaN (the output is then NaN, and the gradient goes
-    there)."""
+    """Maximum of each window, with the window's first maximum kept compactly (one byte per window) as
+    its index: the flat offset kh * KW + kw, as PyTorch's within the window. Where a window holds NaN
+    the output is NaN and the index its last NaN, as PyTorch's.
+
+    Both come from the KH*KW strided views of the input, one per kernel offset, without copying the
+    windows: KH*KW - 1 elementwise maxima, then the index as the number of leading views that miss
+    the maximum. Why not a reshape and one ``max``/``argmax`` over the window axes: NumPy reduces over
+    short axes one window at a time, 10-20x slower. Outputs keep the input's layout (channel-major
+    after a convolution), so the backward pass reads and writes in one order.
+    """
 
     def __init__(self, kernel, stride):
         self.kernel, self.stride = kernel, stride
@@ -183,65 +271,115 @@ class _MaxPool2d(Function):
         (kh, kw), (sh, sw) = self.kernel, self.stride
         self.out_size = ((x.shape[2] - kh) // sh + 1, (x.shape[3] - kw) // sw + 1)
         views = [view for _, _, view in im2col.window_slices(x, self.kernel, self.stride, self.out_size)]
-        y = views[0].copy()
+        y = views[0].copy(order="K")
         for view in views[1:]:
             xp.maximum(y, view, out=y)
-        # the first maximum's position = the number of leading views that miss the maximum
-        self.index = xp.zeros(y.shape, dtype=xp.min_scalar_type(len(views)))
+        self.index = xp.zeros_like(y, dtype=xp.min_scalar_type(len(views)))
         found = views[0] == y
         for view in views[1:]:
             self.index += ~found
             found |= view == y
-        nan_windows = ~found  # no value equals a NaN maximum: its index is the window's last NaN
-        for k, view in enumerate(views):
-            xp.copyto(self.index, k, where=nan_windows & xp.isnan(view))
-        self.x_shape = x.shape
+        if bool(xp.isnan(y).any()):  # NaN compares unequal to itself: the last NaN, as PyTorch
+            for k, view in enumerate(views):
+                xp.copyto(self.index, k, where=xp.isnan(view))
+        self.x = x
         return y
 
     def backward(self, g):
-        grad = xp.zeros(self.x_shape, dtype=g.dtype)
-        views = im2col.window_slices(grad, self.kernel, self.stride, self.out_size)
-        for k, (_, _, view) in enumerate(views):
-            view += (self.index == k) * g
+        (kh, kw), (sh, sw), (oh, ow) = self.kernel, self.stride, self.out_size
+        grad = im2col.empty_like_layout(self.x.shape, g.dtype, like=self.x)
+        disjoint = sh >= kh and sw >= kw
+        if not disjoint or (sh, sw) != (kh, kw) or self.x.shape[2:] != (oh * kh, ow * kw):
+            grad[...] = 0  # overlaps to add into, or elements that no window reaches
+        zero = g.dtype.type(0)
+        for k, (_, _, view) in enumerate(im2col.window_slices(grad, self.kernel, self.stride,
+                                                               self.out_size)):
+            share = xp.where(self.index == k, g, zero)  # NaN in g reaches the chosen element only
+            if disjoint:  # each element is written once
+                view[...] = share
+            else:
+                view += share
         return grad
+
+
+def _pool_arguments(x, kernel_size, stride, where):
+    """(kernel, stride) pairs of a pooling call, checked against the (N, C, H, W) input."""
+    kernel = checks.pair(kernel_size, "kernel_size", where, low=1)
+    stride = kernel if stride is None else checks.pair(stride, "stride", where, low=1)
+    checks.float_dtype(x, "the input", where)
+    if x.ndim != 4:
+        raise ValueError(f"{where}: expected input of shape (N, C, H, W), got {x.shape}")
+    if x.shape[2] < kernel[0] or x.shape[3] < kernel[1]:
+        raise ValueError(f"{where}: the kernel {kernel} is larger than the input's (H, W) = "
+                         f"{x.shape[2:]} (input shape {x.shape})")
+    return kernel, stride
 
 
 def max_pool2d_with_indices(x, kernel_size, stride=None):
     """Max pooling that also returns, per window, the flat position (kh * KW + kw) it selected.
 
     x: (N, C, H, W) -> (y: (N, C, OH, OW), index: backend unsigned int array (N, C, OH, OW)).
+    The index is the first maximum of the window, or its last NaN where it holds NaN (as PyTorch).
+
+    Raises:
+        TypeError: for a kernel_size or stride that is not an int or a pair of ints, or an input that
+            is not floating point.
+        ValueError: for a kernel_size or stride below 1, an input that is not 4-D, or a kernel larger
+            than the input.
     """
-    kernel = im2col.pair(kernel_size, "kernel_size", "max_pool2d")
-    stride = kernel if stride is None else im2col.pair(stride, "stride", "max_pool2d")
+    kernel, stride = _pool_arguments(x, kernel_size, stride, "max_pool2d")
     function = _MaxPool2d(kernel, stride)
     y = function(x)
     return y, function.index
 
 
 def max_pool2d(x, kernel_size, stride=None):
-    """Maximum over each KH x KW window (stride defaults to the kernel size). (N,C,H,W) -> (N,C,OH,OW)."""
+    """Maximum over each KH x KW window (stride defaults to the kernel size). (N,C,H,W) -> (N,C,OH,OW).
+
+    NaN in a window gives NaN, as in PyTorch. Raises as :func:`max_pool2d_with_indices`.
+    """
     return max_pool2d_with_indices(x, kernel_size, stride)[0]
 
 
 class _AvgPool2d(Function):
+    """The sum of the KH*KW strided views divided by KH*KW: elementwise adds of whole views, not a
+    ``mean`` over the short window axes (which NumPy reduces one window at a time)."""
+
     def __init__(self, kernel, stride):
         self.kernel, self.stride = kernel, stride
 
     def forward(self, x):
+        (kh, kw), (sh, sw) = self.kernel, self.stride
         self.x_shape = x.shape
-        return im2col.windows(x, self.kernel, self.stride).mean(axis=(4, 5))
+        out_size = ((x.shape[2] - kh) // sh + 1, (x.shape[3] - kw) // sw + 1)
+        views = [view for _, _, view in im2col.window_slices(x, self.kernel, self.stride, out_size)]
+        total = views[0].copy(order="K")
+        for view in views[1:]:
+            total += view
+        total /= kh * kw
+        return total
 
     def backward(self, g):
-        kh, kw = self.kernel
+        (kh, kw), (sh, sw) = self.kernel, self.stride
         share = g / (kh * kw)
         window_grads = xp.broadcast_to(share, (kh, kw) + g.shape)
-        return im2col.add_windows(xp.zeros(self.x_shape, dtype=g.dtype), window_grads, self.stride)
+        grad = workspace.empty(self.x_shape, g.dtype)
+        if sh >= kh and sw >= kw:
+            return im2col.put_windows(grad, window_grads, self.stride)
+        grad[...] = 0
+        return im2col.add_windows(grad, window_grads, self.stride)
 
 
 def avg_pool2d(x, kernel_size, stride=None):
-    """Mean over each KH x KW window (stride defaults to the kernel size). (N,C,H,W) -> (N,C,OH,OW)."""
-    kernel = im2col.pair(kernel_size, "kernel_size", "avg_pool2d")
-    stride = kernel if stride is None else im2col.pair(stride, "stride", "avg_pool2d")
+    """Mean over each KH x KW window (stride defaults to the kernel size). (N,C,H,W) -> (N,C,OH,OW).
+
+    Raises:
+        TypeError: for a kernel_size or stride that is not an int or a pair of ints, or an input that
+            is not floating point.
+        ValueError: for a kernel_size or stride below 1, an input that is not 4-D, or a kernel larger
+            than the input (which would give an empty output).
+    """
+    kernel, stride = _pool_arguments(x, kernel_size, stride, "avg_pool2d")
     return _AvgPool2d(kernel, stride)(x)
 
 

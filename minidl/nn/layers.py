@@ -68,14 +68,20 @@ class Conv2d(Module):
 
     Input (N, in_channels, H, W) -> (N, out_channels, OH, OW), OH = floor((H + 2 p - kh) / s) + 1.
 
+    ``max_bytes`` bounds the im2col matrix of one call (see :func:`minidl.nn.functional.conv2d`); a
+    larger batch raises a ValueError naming the layer, the bytes needed and the limit.
+
     Raises:
         TypeError: for non-integer sizes; in forward, for an input that is not a floating Tensor.
-        ValueError: for sizes out of range; in forward, for an input of another shape.
+        ValueError: for sizes out of range; in forward, for an input of another shape, or an im2col
+            matrix above ``max_bytes``.
     """
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, bias=True,
-                 dtype=numpy.float32):
+                 dtype=numpy.float32, max_bytes=None):
         super().__init__()
+        self.max_bytes = None if max_bytes is None else checks.integer(max_bytes, "max_bytes", "Conv2d",
+                                                                        low=1)
         self.in_channels = checks.integer(in_channels, "in_channels", "Conv2d", low=1)
         self.out_channels = checks.integer(out_channels, "out_channels", "Conv2d", low=1)
         self.kernel_size = im2col.pair(kernel_size, "kernel_size", "Conv2d")
@@ -100,7 +106,8 @@ class Conv2d(Module):
         if x.shape[1] != self.in_channels or x.shape[2] + 2 * ph < kh or x.shape[3] + 2 * pw < kw:
             raise ValueError(f"Conv2d: expected input of shape {expected} with padded H, W at least "
                              f"the kernel {self.kernel_size}, got {x.shape}")
-        return F.conv2d(x, self.weight, self.bias, self.stride, self.padding)
+        return F.conv2d(x, self.weight, self.bias, self.stride, self.padding, self.max_bytes,
+                        where=f"Conv2d({self.extra_repr()})")
 
     def extra_repr(self):
         return f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, " \
