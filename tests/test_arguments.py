@@ -111,7 +111,7 @@ BAD_CALLS = {
     "Conv2d(int64 input)": (lambda: nn.Conv2d(1, 1, 2)(data(1, 1, 3, 3, dtype=np.int64)), TypeError,
                             "Conv2d: input must be a floating-point array, got dtype int64"),
     "conv2d(uint8 x)": (lambda: F.conv2d(data(1, 1, 3, 3, dtype=np.uint8), weight(1, 1, 2, 2)), TypeError,
-                        "conv2d: x must be a floating-point array, got dtype uint8"),
+                        "conv2d: the input must be a floating-point array, got dtype uint8"),
     "MaxPool2d(bool input)": (lambda: nn.MaxPool2d(2)(data(1, 1, 2, 2, dtype=bool)), TypeError,
                               "MaxPool2d: input must be a floating-point array, got dtype bool"),
     "BatchNorm1d(int64 input)": (lambda: nn.BatchNorm1d(2)(data(3, 2, dtype=np.int64)), TypeError,

@@ -15,19 +15,9 @@ and the gradient arriving at a convolution is then already the (O, N*OH*OW) matr
 need. Scratch arrays come from :mod:`minidl.nn.workspace` (no fresh pages per training step).
 """
 from minidl import backend
-from minidl.backend import xp
 from minidl.nn import workspace
 
 DEFAULT_MAX_BYTES = 4 << 30  # the largest im2col matrix a convolution may build, unless told otherwise
-
-
-def pair(value, name, where):
-    """(a, b) from an int or a pair of ints, with a clear error for anything else."""
-    is_int = lambda v: isinstance(v, int) and not isinstance(v, bool)
-    pair_ = (value, value) if is_int(value) else tuple(value) if isinstance(value, (tuple, list)) else ()
-    if len(pair_) != 2 or not all(is_int(v) for v in pair_):
-        raise ValueError(f"{where}: {name} must be an int or a pair of ints, got {value!r}")
-    return pair_
 
 
 def output_size(size, kernel, stride, padding):

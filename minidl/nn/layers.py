@@ -12,7 +12,6 @@ from minidl import checks, init
 from minidl.autograd import Tensor
 from minidl.backend import xp
 from minidl.nn import functional as F
-from minidl.nn import im2col
 from minidl.nn.module import Module, Parameter
 
 
@@ -84,12 +83,9 @@ class Conv2d(Module):
                                                                         low=1)
         self.in_channels = checks.integer(in_channels, "in_channels", "Conv2d", low=1)
         self.out_channels = checks.integer(out_channels, "out_channels", "Conv2d", low=1)
-        self.kernel_size = im2col.pair(kernel_size, "kernel_size", "Conv2d")
-        self.stride = im2col.pair(stride, "stride", "Conv2d")
-        self.padding = im2col.pair(padding, "padding", "Conv2d")
-        if min(self.kernel_size + self.stride) < 1 or min(self.padding) < 0:
-            raise ValueError(f"Conv2d: expected kernel_size, stride >= 1 and padding >= 0, got "
-                             f"{self.kernel_size}, {self.stride}, {self.padding}")
+        self.kernel_size = checks.pair(kernel_size, "kernel_size", "Conv2d", low=1)
+        self.stride = checks.pair(stride, "stride", "Conv2d", low=1)
+        self.padding = checks.pair(padding, "padding", "Conv2d", low=0)
         shape = (self.out_channels, self.in_channels) + self.kernel_size
         bound = 1.0 / math.sqrt(init.fans(shape)[0])
         self.weight = Parameter(xp.empty(shape, dtype=dtype))
@@ -120,11 +116,8 @@ class _Pool2d(Module):
     def __init__(self, kernel_size, stride=None):
         super().__init__()
         name = type(self).__name__
-        self.kernel_size = im2col.pair(kernel_size, "kernel_size", name)
-        self.stride = self.kernel_size if stride is None else im2col.pair(stride, "stride", name)
-        if min(self.kernel_size + self.stride) < 1:
-            raise ValueError(f"{name}: expected kernel_size and stride >= 1, got "
-                             f"{self.kernel_size}, {self.stride}")
+        self.kernel_size = checks.pair(kernel_size, "kernel_size", name, low=1)
+        self.stride = self.kernel_size if stride is None else checks.pair(stride, "stride", name, low=1)
 
     def forward(self, x):
         name = type(self).__name__

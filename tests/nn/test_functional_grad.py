@@ -325,13 +325,9 @@ def test_windows_is_a_zero_copy_view_and_add_windows_is_its_adjoint():
                                    rtol=1e-12)
 
 
-def test_pad_unpad_and_pair():
+def test_pad_and_unpad():
     x = rng.standard_normal((1, 2, 3, 4))
     padded = im2col.pad(x, (1, 2))
     assert padded.shape == (1, 2, 5, 8) and padded[..., 0, :].sum() == 0 and padded[..., :, :2].sum() == 0
     np.testing.assert_array_equal(im2col.unpad(padded, (1, 2)), x)
     assert im2col.pad(x, (0, 0)) is x
-    assert im2col.pair(3, "k", "f") == (3, 3) and im2col.pair((2, 1), "k", "f") == (2, 1)
-    for bad in [(1, 2, 3), (1.5, 2), "ab", 2.0, True, None, (True, 1)]:
-        with pytest.raises(ValueError, match="f: k must be an int or a pair of ints"):
-            im2col.pair(bad, "k", "f")
