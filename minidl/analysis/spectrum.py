@@ -1,4 +1,4 @@
-"""Singular values of weight matrices and the numbers made from them (papers/000 sections 4.2, 5.2).
+"""Singular values of weight matrices and the numbers made from them [Dworakowski 2019, sections 4.2, 5.2].
 
 Every function takes a *source*: a layer (Linear or Conv2d: its weight is used), a Tensor, or an array.
 The decomposition runs where the array lives (on the GPU under CuPy), in float64 so that a small
@@ -136,7 +136,7 @@ ITERATIVE_MIN_SIZE = 512
 
 
 def condition_number(source, per_position=False, name=None):
-    """kappa(W) = sigma_max / sigma_min (papers/000 section 4.2); inf for a singular matrix.
+    """kappa(W) = sigma_max / sigma_min [Dworakowski 2019, section 4.2]; inf for a singular matrix.
 
     sigma_min is the smallest of the min(rows, columns) singular values. Returns a float, or a
     (kh, kw) array with ``per_position=True``.

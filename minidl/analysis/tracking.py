@@ -1,6 +1,6 @@
 """SpectrumTracker: a fit callback that records the singular values of weight matrices every epoch.
 
-papers/000 section 5.2: "as networks are trained, various statistics are captured between epochs": the
+[Dworakowski 2019, section 5.2]: "as networks are trained, various statistics are captured between epochs": the
 singular values of the weight matrices, the accuracy and the epoch. For every tracked layer and every
 recorded epoch the tracker keeps one record (a dict):
 
