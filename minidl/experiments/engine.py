@@ -562,9 +562,10 @@ def _report(experiment, settings, results):
     lines += [f"- {key}: {value}" for key, value in settings.items()]
     if results.claims:
         lines += ["", "## Does the paper's finding hold here?", "",
-                  stats.summary_line(results.claims) + " Each claim is a Student-t test at 95 % on values "
-                  "paired by seed; a claim holds only when its interval excludes zero in the paper's "
-                  "direction.", ""]
+                  stats.summary_line(results.claims) + " Each claim is a Student-t test at 95 % over "
+                  "seeds, of a difference paired by seed or of one condition against a reference value "
+                  "(each line names its test); a claim holds only when its interval excludes zero in the "
+                  "paper's direction.", ""]
         lines += [claim.line() for claim in results.claims]
     for table in (t for t in results.tables if t.in_report):
         lines += ["", f"## {table.caption}", "", markdown_table(table.rows, list(table.columns))]
