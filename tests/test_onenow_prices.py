@@ -101,6 +101,24 @@ def test_a_bad_series_is_refused_before_any_work(tmp_path, capsys, source, messa
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.parametrize("prices, flags, message", [
+    ("{walk}", ["--windows", "10", "250"], "market_signals: the fit period must hold at least window + 10"),
+    ("{walk}", ["--windows", "1"], "market_signals: window must be an integer >= 2, got 1"),
+    ("{flat}", [], "market_signals: the fit period's prices must deviate from their trailing mean"),
+    ("{flat}", ["--reference", "constant"], "market_signals: the fit period's prices must vary"),
+])
+def test_a_series_without_signals_for_a_window_is_refused_before_any_work(tmp_path, capsys, prices, flags,
+                                                                         message):
+    walk, flat = tmp_path / "walk.csv", tmp_path / "flat.csv"
+    walk.write_text("Day,Close\n" + "".join(f"d{i},{10 + i % 7}\n" for i in range(300)))
+    flat.write_text("Day,Close\n" + "".join(f"d{i},5\n" for i in range(300)))
+    source = prices.format(walk=walk, flat=flat) + ":Close"
+    assert cli.main(["onenow", "--prices", source, "--quick", *flags, "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"minidl onenow: --prices {source}: {message}") and err.count("\n") == 1
+    assert not (tmp_path / "out").exists()
+
+
 def test_the_command_flags_reach_the_pipeline():
     from minidl.experiments import engine
     settings = engine.settings_of(onenow.EXPERIMENT, prices="googl", reference="constant", windows=[5],

@@ -18,7 +18,7 @@ import numpy as np
 from minidl.experiments import engine, stats
 from minidl.experiments.engine import Setting, nonnegative, positive
 from minidl.rl import real_prices
-from minidl.rl.series import PriceSeries
+from minidl.rl.series import PriceSeries, market_signals
 
 
 def _fraction(value):
@@ -65,10 +65,14 @@ def config(settings):
 
 
 def check(settings):
-    """The series must load and split into periods: the problem in one line, or None."""
+    """The series must load, split into periods and give the market signals of every candidate window on
+    its fit period: the problem in one line, or None."""
+    windows = settings["windows"] if settings["reference"] == "trailing" else [None]
     try:
-        PriceSeries.load(settings["prices"]).split(settings["test_fraction"], settings["gap"],
-                                                   settings["validation_fraction"])
+        series = PriceSeries.load(settings["prices"])
+        periods = series.split(settings["test_fraction"], settings["gap"], settings["validation_fraction"])
+        for window in windows:
+            market_signals(series.prices, periods.fit.stop, settings["reference"], window)
     except ImportError:
         return (f"--prices {settings['prices']} is bundled with gym-anytrading: pip install "
                 f"'minidl[markets]'")
