@@ -119,6 +119,20 @@ def test_a_series_without_signals_for_a_window_is_refused_before_any_work(tmp_pa
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.parametrize("flags, message", [
+    (["--prices", "googl", "--env", "sine"], "--env only sets the simulated markets, which --prices replaces; "
+                                             "drop it"),
+    (["--prices", "googl", "--updates", "8", "--dropout"], "--updates, --dropout only set the simulated markets"),
+    (["--windows", "5"], "--windows only sets a run on a real series; drop it or give --prices"),
+    (["--cost", "1", "--epochs", "3"], "--cost, --epochs only set a run on a real series"),
+])
+def test_a_flag_the_run_would_ignore_is_refused(tmp_path, capsys, flags, message):
+    assert cli.main(["onenow", "--quick", *flags, "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"minidl onenow: {message}") and err.count("\n") == 1
+    assert not (tmp_path / "out").exists()
+
+
 def test_the_command_flags_reach_the_pipeline():
     from minidl.experiments import engine
     settings = engine.settings_of(onenow.EXPERIMENT, prices="googl", reference="constant", windows=[5],
