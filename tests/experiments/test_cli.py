@@ -75,6 +75,22 @@ def test_bad_flags_of_an_engine_experiment_exit_2_before_any_file(tmp_path, caps
     assert capsys.readouterr().err == message + "\n" and not out.exists()
 
 
+@pytest.mark.parametrize("argv, message", [
+    (["onenow", "--updates", "abc"], "minidl onenow: argument --updates: invalid int value: 'abc' "
+                                     "(see minidl onenow --help)"),
+    (["onenow", "--bogus"], "minidl onenow: unrecognized arguments: --bogus (see minidl onenow --help)"),
+    (["reproduce", "low-rank", "--bogus"], "minidl reproduce low-rank: unrecognized arguments: --bogus "
+                                           "(see minidl reproduce low-rank --help)"),
+    (["reproduce"], "minidl reproduce: name a reproduction, or use --list (see minidl reproduce --help)"),
+    (["nothing"], "minidl: argument COMMAND: invalid choice: 'nothing'"),
+    ([], "minidl: the following arguments are required: COMMAND (see minidl --help)")])
+def test_a_flag_argparse_refuses_is_one_line_without_the_usage_block(capsys, argv, message):
+    with pytest.raises(SystemExit) as done:
+        cli.main(argv)
+    err = capsys.readouterr().err
+    assert done.value.code == 2 and err.startswith(message) and err.count("\n") == 1
+
+
 def test_an_explicit_flag_beats_quick(tmp_path):
     assert cli.main(["digits", "--quick", "--epochs", "2", "--out", str(tmp_path)]) == 0
     assert len((tmp_path / "history.csv").read_text().splitlines()) == 1 + 2
