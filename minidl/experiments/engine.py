@@ -412,8 +412,11 @@ def _claim_folder(out, experiment, settings):
         return RunFolder(path)
     if os.path.isdir(path) and any(not name.startswith(".") for name in os.listdir(path)):
         raise UsageError(f"{path} holds files but no {SETTINGS_FILE}; give an empty or new --out")
-    folder = RunFolder(path)
-    folder.json(SETTINGS_FILE, wanted)
+    try:
+        folder = RunFolder(path)
+        folder.json(SETTINGS_FILE, wanted)
+    except OSError as error:
+        raise UsageError(f"cannot write into {path} ({error.strerror or error}); give a writable --out") from None
     return folder
 
 

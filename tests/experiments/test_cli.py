@@ -91,6 +91,14 @@ def test_a_flag_argparse_refuses_is_one_line_without_the_usage_block(capsys, arg
     assert done.value.code == 2 and err.startswith(message) and err.count("\n") == 1
 
 
+def test_an_out_folder_that_cannot_be_made_is_one_line(tmp_path, capsys):
+    (tmp_path / "file").write_text("")
+    out = tmp_path / "file" / "run"
+    assert cli.main(["digits", "--quick", "--out", str(out)]) == 2
+    assert capsys.readouterr().err == f"minidl digits: cannot write into {out} (Not a directory); give a " \
+                                      "writable --out\n"
+
+
 def test_an_explicit_flag_beats_quick(tmp_path):
     assert cli.main(["digits", "--quick", "--epochs", "2", "--out", str(tmp_path)]) == 0
     assert len((tmp_path / "history.csv").read_text().splitlines()) == 1 + 2
