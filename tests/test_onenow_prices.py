@@ -34,7 +34,7 @@ def test_a_bundled_series_runs_through_the_engine(tmp_path, capsys, series, test
     out = _run(tmp_path, series)
     assert sorted(path.name for path in out.iterdir()) == sorted(FILES)
     assert sorted(path.name for path in (out / "trials").iterdir()) == \
-        [f"part=series,prices={series},seed={seed}.json" for seed in (0, 1)]
+        [f"part=series,prices={series},data={onenow_prices.digest(series)},seed={seed}.json" for seed in (0, 1)]
     summary = json.loads((out / "summary.json").read_text())
     assert summary["smoke_run"] and len(summary["claims"]) == 4
     assert {claim["verdict"] for claim in summary["claims"]} == {stats.NOT_JUDGED}
@@ -68,6 +68,16 @@ def test_a_csv_column_runs_and_resumes(tmp_path):
     assert {name: (out / "trials" / name).stat().st_mtime_ns for name in kept} == kept    # not recomputed
     assert json.loads(trials[-1].read_text())["records"] == lost["records"]                # the same bits
     assert "| test | d375 | d499 | 125 |" in report
+
+
+def test_a_csv_changed_since_its_trials_were_stored_runs_anew(tmp_path):
+    path = tmp_path / "walk.csv"
+    for seed, rows in ((0, 400), (1, 500)):              # the same flags, the file replaced in between
+        prices = 50.0 * np.exp(np.cumsum(0.01 * np.random.default_rng(seed).standard_normal(rows)))
+        path.write_text("Day,Close\n" + "".join(f"d{i},{float(p)!r}\n" for i, p in enumerate(prices)))
+        out = _run(tmp_path, f"{path}:Close", "--seeds", "1")
+        assert f"| test | d{rows - rows // 4} | d{rows - 1} | {rows // 4} |" in (out / "report.md").read_text()
+    assert onenow_prices.digest(f"{path}:Close") != onenow_prices.digest("googl")
 
 
 def test_claims_are_judged_on_the_stored_returns():
@@ -144,4 +154,5 @@ def test_the_command_flags_reach_the_pipeline():
     quick = onenow_prices.config(engine.settings_of(onenow.EXPERIMENT, prices="eurusd", quick=True))
     assert quick["bins"] == real_prices.SETTINGS["bins"] and quick["episodes"] == real_prices.QUICK["episodes"]
     assert quick["stochasticity_rates"] == real_prices.QUICK["stochasticity_rates"]
-    assert onenow.plan(settings) == [({"part": "series", "prices": "googl"}, seed) for seed in range(10)]
+    assert onenow.plan(settings) == [({"part": "series", "prices": "googl", "data": onenow_prices.digest("googl")},
+                                      seed) for seed in range(10)]

@@ -13,6 +13,8 @@ SERIES is ``googl`` or ``eurusd`` (gym-anytrading's bundled daily GOOGL and hour
 periods.csv, scores.csv, choices.csv, conditioning.csv (in the report), evaluation.csv and epochs.csv, and
 the figures conditioning.png and test_period.png.
 """
+import hashlib
+
 import numpy as np
 
 from minidl.experiments import engine, stats
@@ -82,9 +84,19 @@ def check(settings):
 
 
 def plan(settings):
-    """One trial per seed: the whole pipeline on the series."""
+    """One trial per seed: the whole pipeline on the series. The condition holds the series' digest, so a
+    CSV file changed since its trials were stored runs anew instead of resuming on results of other data."""
     seeds = range(settings["seed"], settings["seed"] + settings["seeds"])
-    return [({"part": "series", "prices": settings["prices"]}, seed) for seed in seeds]
+    condition = {"part": "series", "prices": settings["prices"], "data": digest(settings["prices"])}
+    return [(condition, seed) for seed in seeds]
+
+
+def digest(source):
+    """The first 12 hex digits of the SHA-256 of the series' prices (float64 bytes) and time labels."""
+    series = PriceSeries.load(source)
+    content = hashlib.sha256(series.prices.tobytes())
+    content.update("\n".join(series.times or []).encode())
+    return content.hexdigest()[:12]
 
 
 def trial(settings, condition, seed):
