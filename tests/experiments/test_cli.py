@@ -91,6 +91,22 @@ def test_a_flag_argparse_refuses_is_one_line_without_the_usage_block(capsys, arg
     assert done.value.code == 2 and err.startswith(message) and err.count("\n") == 1
 
 
+def test_an_address_where_nothing_listens_is_one_line_before_any_file(tmp_path, capsys, monkeypatch):
+    import socket
+    with socket.socket() as listening:                     # a port that answers, then one that no longer does
+        listening.bind(("127.0.0.1", 0))
+        listening.listen()
+        port = listening.getsockname()[1]
+        assert engine._unanswered(f"127.0.0.1:{port}") is None
+    monkeypatch.setenv("RAY_ADDRESS", f"127.0.0.1:{port}")
+    assert cli.main(["digits", "--quick", "--out", str(tmp_path / "run")]) == 2
+    assert capsys.readouterr().err.startswith(f"minidl digits: --address 127.0.0.1:{port} (or RAY_ADDRESS): "
+                                              f"nothing answers there (Connection refused); start the head "
+                                              f"with `ray start --head --port {port}`")
+    assert not (tmp_path / "run").exists()
+    assert engine._unanswered("auto") is None and engine._unanswered("ray://head:10001") is None
+
+
 def test_an_out_folder_that_cannot_be_made_is_one_line(tmp_path, capsys):
     (tmp_path / "file").write_text("")
     out = tmp_path / "file" / "run"
