@@ -98,7 +98,8 @@ def _list_or_ask(parser):
 
 
 def main(argv=None):
-    """Run the command line ``argv``; 0 on success, 2 (with one line on stderr) on a user's mistake."""
+    """Run the command line ``argv``; 0 on success, 2 (with one line on stderr) on a user's mistake, 130 on
+    Ctrl-C."""
     parser = build_parser()
     args, unknown = parser.parse_known_args(argv)
     command = " ".join(filter(None, ["minidl", args.command, getattr(args, "name", None)]))
@@ -109,6 +110,9 @@ def main(argv=None):
     except engine.UsageError as error:
         print(f"{command}: {error}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:      # Ctrl-C: every finished trial is stored whole, so no traceback is needed
+        print(f"\n{command}: interrupted; the same command resumes from the stored trials", file=sys.stderr)
+        return 130
     return 0
 
 

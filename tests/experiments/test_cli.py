@@ -107,6 +107,15 @@ def test_an_address_where_nothing_listens_is_one_line_before_any_file(tmp_path, 
     assert engine._unanswered("auto") is None and engine._unanswered("ray://head:10001") is None
 
 
+def test_ctrl_c_is_exit_status_130_and_one_line_saying_how_to_resume(tmp_path, capsys, monkeypatch):
+    def interrupted(experiment, args):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(engine, "main", interrupted)
+    assert cli.main(["digits", "--quick", "--out", str(tmp_path / "run")]) == 130
+    assert capsys.readouterr().err == "\nminidl digits: interrupted; the same command resumes from the stored " \
+                                      "trials\n"
+
+
 def test_an_out_folder_that_cannot_be_made_is_one_line(tmp_path, capsys):
     (tmp_path / "file").write_text("")
     out = tmp_path / "file" / "run"
