@@ -6,7 +6,8 @@ import json
 import numpy as np
 import pytest
 
-from minidl.experiments import cli, onenow, onenow_prices, stats
+from minidl.experiments import cli, engine, onenow, onenow_prices, stats
+from minidl.experiments.output import RunFolder
 from minidl.rl import real_prices
 
 SMALL = ["--quick", "--no-progress", "--seeds", "2", "--windows", "10", "--episodes", "30", "--epochs", "5",
@@ -68,6 +69,11 @@ def test_a_csv_column_runs_and_resumes(tmp_path):
     assert {name: (out / "trials" / name).stat().st_mtime_ns for name in kept} == kept    # not recomputed
     assert json.loads(trials[-1].read_text())["records"] == lost["records"]                # the same bits
     assert "| test | d375 | d499 | 125 |" in report
+    settings = json.loads((out / "settings.json").read_text())["settings"]
+    trials = engine.stored_trials(onenow.EXPERIMENT, settings, RunFolder(out))
+    figure = next(f.figure for f in onenow_prices.finish(settings, trials).figures if f.name == "test_period.png")
+    assert [ax.get_title() for ax in figure.axes] == [""]          # one title: the figure's, not the axes' too
+    assert figure.get_suptitle().endswith("return per step of every policy on every period, 95 % t interval")
 
 
 def test_a_csv_changed_since_its_trials_were_stored_runs_anew(tmp_path):

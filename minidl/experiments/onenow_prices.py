@@ -162,8 +162,9 @@ def finish(settings, trials):
     figures = real_prices.figures(cfg, records)
     figures["conditioning.png"].suptitle(f"{settings['prices']}: output layer of the Q network per epoch, "
                                          "every rate the same epochs")
+    figures["test_period.png"].axes[0].set_title("")      # the title below says it, and the engine adds the seeds
     figures["test_period.png"].suptitle(f"{settings['prices']}, {settings['reference']} reference: return per "
-                                        "step of every policy on every period")
+                                        "step of every policy on every period, 95 % t interval")
     shows = {"conditioning.png": engine.one_seed(settings["seed"]),
              "test_period.png": engine.over_seeds(len(records))}
     captions = {"conditioning.png": "The output layer of the Q network per epoch, one line per stochasticity rate",
