@@ -3,8 +3,8 @@
 An experiment module defines ``EXPERIMENT`` (see minidl.experiments.engine). Every option has help text
 showing its default.
 Flags are checked before any work or file: a user's mistake exits with status 2 and one line saying what
-to change, no traceback and no usage block. A module whose optional dependency is missing still gets its subcommand, which
-parses its flags and names the extra to install.
+to change, no traceback and no usage block. A module whose optional dependency is missing still gets its
+subcommand, which parses its flags and names the extra to install.
 """
 import argparse
 import importlib
