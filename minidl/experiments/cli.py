@@ -105,6 +105,8 @@ def main(argv=None):
     command = " ".join(filter(None, ["minidl", args.command, getattr(args, "name", None)]))
     if unknown and not getattr(args, "unavailable", False):    # only its module knows its own flags
         _Parser(prog=command).error(f"unrecognized arguments: {' '.join(unknown)}")
+    if getattr(args, "list", False) and getattr(args, "name", None):
+        _Parser(prog="minidl reproduce").error(f"--list lists the reproductions; give it or {args.name}, not both")
     try:
         args.run(args)
     except engine.UsageError as error:

@@ -82,6 +82,8 @@ def test_bad_flags_of_an_engine_experiment_exit_2_before_any_file(tmp_path, caps
     (["reproduce", "low-rank", "--bogus"], "minidl reproduce low-rank: unrecognized arguments: --bogus "
                                            "(see minidl reproduce low-rank --help)"),
     (["reproduce"], "minidl reproduce: name a reproduction, or use --list (see minidl reproduce --help)"),
+    (["reproduce", "--list", "low-rank", "--quick"], "minidl reproduce: --list lists the reproductions; give it "
+                                                     "or low-rank, not both (see minidl reproduce --help)"),
     (["nothing"], "minidl: argument COMMAND: invalid choice: 'nothing'"),
     ([], "minidl: the following arguments are required: COMMAND (see minidl --help)")])
 def test_a_flag_argparse_refuses_is_one_line_without_the_usage_block(capsys, argv, message):
