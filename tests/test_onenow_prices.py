@@ -122,6 +122,8 @@ def test_a_bad_series_is_refused_before_any_work(tmp_path, capsys, source, messa
     ("{walk}", ["--windows", "1"], "market_signals: window must be an integer >= 2, got 1"),
     ("{flat}", [], "market_signals: the fit period's prices must deviate from their trailing mean"),
     ("{flat}", ["--reference", "constant"], "market_signals: the fit period's prices must vary"),
+    ("{walk}", ["--windows", "10", "--episode-length", "500"],
+     "SeriesMarketEnv: episode_length must be an integer in [1, 169], got 500"),
 ])
 def test_a_series_without_signals_for_a_window_is_refused_before_any_work(tmp_path, capsys, prices, flags,
                                                                          message):

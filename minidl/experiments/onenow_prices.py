@@ -67,14 +67,16 @@ def config(settings):
 
 
 def check(settings):
-    """The series must load, split into periods and give the market signals of every candidate window on
-    its fit period: the problem in one line, or None."""
+    """The series must load, split into periods and give the market of every candidate window on its fit
+    period (signals, and episodes that fit): the problem in one line, or None."""
     windows = settings["windows"] if settings["reference"] == "trailing" else [None]
     try:
         series = PriceSeries.load(settings["prices"])
         periods = series.split(settings["test_fraction"], settings["gap"], settings["validation_fraction"])
         for window in windows:
-            market_signals(series.prices, periods.fit.stop, settings["reference"], window)
+            signals = market_signals(series.prices, periods.fit.stop, settings["reference"], window)
+            real_prices.fit_market(signals, periods, settings["episode_length"], settings["cost"],
+                                   settings["hold_penalty"])
     except ImportError:
         return (f"--prices {settings['prices']} is bundled with gym-anytrading: pip install "
                 f"'minidl[markets]'")
