@@ -23,8 +23,10 @@ def split(X, y, validation=0.1, test=0.0, seed=0, stratify=True):
         (train, validation, test), each an (X_part, y_part) pair holding copies of the selected rows.
 
     Raises:
-        TypeError: when a fraction is not a real number.
-        ValueError: for X and y of different lengths, fractions outside [0, 1) or summing to 1 or more.
+        TypeError: when a fraction is not a real number, or the seed not an integer (None included: the
+            parts must repeat).
+        ValueError: for X and y of different lengths, fractions outside [0, 1) or summing to 1 or more, a
+            negative seed.
     """
     X, y = np.asarray(X), np.asarray(y)
     if X.ndim == 0 or y.ndim != 1 or len(X) != len(y):
@@ -38,7 +40,7 @@ def split(X, y, validation=0.1, test=0.0, seed=0, stratify=True):
             f"split: expected fractions in [0, 1) with validation + test < 1, "
             f"got validation={validation}, test={test}"
         )
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(checks.integer(seed, "seed", "split", low=0))
     groups = y if stratify else np.zeros(len(y), dtype=np.int64)
     order = rng.permutation(len(y))
     order = order[np.argsort(groups[order], kind="stable")]  # one block per class, shuffled inside

@@ -2,8 +2,9 @@
 
 The format follows the file name: ``*.safetensors`` is the safetensors format (the ``safetensors``
 package's NumPy API), which PyTorch reads with ``safetensors.torch.load_file``; any other name is a NumPy
-.npz archive. Writes are atomic (:func:`minidl.files.write_atomically`). A file that cannot be read raises
-a ValueError naming the file and what is wrong with it, before any array reaches a model.
+.npz archive (a PyTorch checkpoint's name, .pt or .pth, is refused). Writes are atomic
+(:func:`minidl.files.write_atomically`). A file that cannot be read raises a ValueError naming the file
+and what is wrong with it, before any array reaches a model.
 """
 import io
 import os
@@ -17,6 +18,7 @@ import safetensors.numpy
 from minidl.files import write_atomically
 
 SAFETENSORS = ".safetensors"
+TORCH_SUFFIXES = (".pt", ".pth")
 _ZIP_MAGICS = (b"PK\x03\x04", b"PK\x05\x06")  # a first member, or the end of an empty archive
 _NPY_MAGIC = b"\x93NUMPY"
 
@@ -26,12 +28,20 @@ def is_safetensors(path):
     return os.fspath(path).lower().endswith(SAFETENSORS)
 
 
-def write(path, arrays):
+def write(path, arrays, where="weight_files.write"):
     """Write ``arrays`` (an ordered mapping name -> host NumPy array) to ``path`` atomically.
 
     Returns:
         the absolute path written.
+
+    Raises:
+        ValueError: naming ``where``, for a PyTorch checkpoint's name (.pt, .pth): torch.load could not
+            read the archive written under it.
     """
+    if os.fspath(path).lower().endswith(TORCH_SUFFIXES):
+        raise ValueError(f"{where}: {os.fspath(path)!r} names a PyTorch checkpoint, which torch.load reads "
+                         f"and minidl does not write; name it .safetensors (PyTorch reads it with "
+                         f"safetensors.torch.load_file) or .npz")
     arrays = {key: numpy.asarray(value, order="C") for key, value in arrays.items()}  # 0-d stays 0-d
     if is_safetensors(path):
         return write_atomically(path, safetensors.numpy.save(arrays))

@@ -6,7 +6,7 @@ import warnings
 import numpy as np
 import pytest
 
-from data_tools import linearly_separable, random_crop, read_idx, split
+from data_tools import linearly_separable, load_digits, random_crop, read_idx, split
 from minidl import Tensor, checks, init, manual_seed, nn
 from minidl.analysis import SpectrumTracker, WeightPerturbation, djm, edjm_score, energy_rank, prune_units
 from minidl.analysis.random_matrix import marchenko_pastur_density, marchenko_pastur_edges
@@ -209,6 +209,9 @@ BAD_CALLS = {
     # data
     "split(test=nan)": (lambda: split(np.zeros((4, 1)), np.zeros(4, np.int64), test=nan), ValueError,
                         "split: test must be a finite number, got nan"),
+    "split(seed=-1)": (lambda: split(np.zeros((4, 1)), np.zeros(4, np.int64), seed=-1), ValueError,
+                       "split: seed must be an integer >= 0, got -1"),
+    "load_digits(seed=None)": (lambda: load_digits(seed=None), TypeError, "split: seed must be an integer, got None"),
     "linearly_separable(margin=inf)": (lambda: linearly_separable(4, 2, margin=inf), ValueError,
                                        "linearly_separable: margin must be a finite number, got inf"),
     "random_crop(padding=1.5)": (lambda: random_crop(np.zeros((1, 1, 4, 4)), 2, 1.5, 0), TypeError,

@@ -6,7 +6,8 @@ import json
 import numpy as np
 import pytest
 
-from minidl.experiments import cli, onenow, onenow_prices, stats
+from minidl.experiments import cli, engine, onenow, onenow_prices, stats
+from minidl.experiments.output import RunFolder
 from minidl.rl import real_prices
 
 SMALL = ["--quick", "--no-progress", "--seeds", "2", "--windows", "10", "--episodes", "30", "--epochs", "5",
@@ -34,7 +35,7 @@ def test_a_bundled_series_runs_through_the_engine(tmp_path, capsys, series, test
     out = _run(tmp_path, series)
     assert sorted(path.name for path in out.iterdir()) == sorted(FILES)
     assert sorted(path.name for path in (out / "trials").iterdir()) == \
-        [f"part=series,prices={series},seed={seed}.json" for seed in (0, 1)]
+        [f"part=series,prices={series},data={onenow_prices.digest(series)},seed={seed}.json" for seed in (0, 1)]
     summary = json.loads((out / "summary.json").read_text())
     assert summary["smoke_run"] and len(summary["claims"]) == 4
     assert {claim["verdict"] for claim in summary["claims"]} == {stats.NOT_JUDGED}
@@ -68,6 +69,21 @@ def test_a_csv_column_runs_and_resumes(tmp_path):
     assert {name: (out / "trials" / name).stat().st_mtime_ns for name in kept} == kept    # not recomputed
     assert json.loads(trials[-1].read_text())["records"] == lost["records"]                # the same bits
     assert "| test | d375 | d499 | 125 |" in report
+    settings = json.loads((out / "settings.json").read_text())["settings"]
+    trials = engine.stored_trials(onenow.EXPERIMENT, settings, RunFolder(out))
+    figure = next(f.figure for f in onenow_prices.finish(settings, trials).figures if f.name == "test_period.png")
+    assert [ax.get_title() for ax in figure.axes] == [""]          # one title: the figure's, not the axes' too
+    assert figure.get_suptitle().endswith("return per step of every policy on every period, 95 % t interval")
+
+
+def test_a_csv_changed_since_its_trials_were_stored_runs_anew(tmp_path):
+    path = tmp_path / "walk.csv"
+    for seed, rows in ((0, 400), (1, 500)):              # the same flags, the file replaced in between
+        prices = 50.0 * np.exp(np.cumsum(0.01 * np.random.default_rng(seed).standard_normal(rows)))
+        path.write_text("Day,Close\n" + "".join(f"d{i},{float(p)!r}\n" for i, p in enumerate(prices)))
+        out = _run(tmp_path, f"{path}:Close", "--seeds", "1")
+        assert f"| test | d{rows - rows // 4} | d{rows - 1} | {rows // 4} |" in (out / "report.md").read_text()
+    assert onenow_prices.digest(f"{path}:Close") != onenow_prices.digest("googl")
 
 
 def test_claims_are_judged_on_the_stored_returns():
@@ -101,6 +117,40 @@ def test_a_bad_series_is_refused_before_any_work(tmp_path, capsys, source, messa
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.parametrize("prices, flags, message", [
+    ("{walk}", ["--windows", "10", "250"], "market_signals: the fit period must hold at least window + 10"),
+    ("{walk}", ["--windows", "1"], "market_signals: window must be an integer >= 2, got 1"),
+    ("{flat}", [], "market_signals: the fit period's prices must deviate from their trailing mean"),
+    ("{flat}", ["--reference", "constant"], "market_signals: the fit period's prices must vary"),
+    ("{walk}", ["--windows", "10", "--episode-length", "500"],
+     "SeriesMarketEnv: episode_length must be an integer in [1, 169], got 500"),
+])
+def test_a_series_without_signals_for_a_window_is_refused_before_any_work(tmp_path, capsys, prices, flags,
+                                                                         message):
+    walk, flat = tmp_path / "walk.csv", tmp_path / "flat.csv"
+    walk.write_text("Day,Close\n" + "".join(f"d{i},{10 + i % 7}\n" for i in range(300)))
+    flat.write_text("Day,Close\n" + "".join(f"d{i},5\n" for i in range(300)))
+    source = prices.format(walk=walk, flat=flat) + ":Close"
+    assert cli.main(["onenow", "--prices", source, "--quick", *flags, "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"minidl onenow: --prices {source}: {message}") and err.count("\n") == 1
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--prices", "googl", "--env", "sine"], "--env only sets the simulated markets, which --prices replaces; "
+                                             "drop it"),
+    (["--prices", "googl", "--updates", "8", "--dropout"], "--updates, --dropout only set the simulated markets"),
+    (["--windows", "5"], "--windows only sets a run on a real series; drop it or give --prices"),
+    (["--cost", "1", "--epochs", "3"], "--cost, --epochs only set a run on a real series"),
+])
+def test_a_flag_the_run_would_ignore_is_refused(tmp_path, capsys, flags, message):
+    assert cli.main(["onenow", "--quick", *flags, "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"minidl onenow: {message}") and err.count("\n") == 1
+    assert not (tmp_path / "out").exists()
+
+
 def test_the_command_flags_reach_the_pipeline():
     from minidl.experiments import engine
     settings = engine.settings_of(onenow.EXPERIMENT, prices="googl", reference="constant", windows=[5],
@@ -112,4 +162,5 @@ def test_the_command_flags_reach_the_pipeline():
     quick = onenow_prices.config(engine.settings_of(onenow.EXPERIMENT, prices="eurusd", quick=True))
     assert quick["bins"] == real_prices.SETTINGS["bins"] and quick["episodes"] == real_prices.QUICK["episodes"]
     assert quick["stochasticity_rates"] == real_prices.QUICK["stochasticity_rates"]
-    assert onenow.plan(settings) == [({"part": "series", "prices": "googl"}, seed) for seed in range(10)]
+    assert onenow.plan(settings) == [({"part": "series", "prices": "googl", "data": onenow_prices.digest("googl")},
+                                      seed) for seed in range(10)]

@@ -3,8 +3,8 @@
 An experiment module defines ``EXPERIMENT`` (see minidl.experiments.engine). Every option has help text
 showing its default.
 Flags are checked before any work or file: a user's mistake exits with status 2 and one line saying what
-to change, no traceback. A module whose optional dependency is missing still gets its subcommand, which
-parses its flags and names the extra to install.
+to change, no traceback and no usage block. A module whose optional dependency is missing still gets its
+subcommand, which parses its flags and names the extra to install.
 """
 import argparse
 import importlib
@@ -60,8 +60,16 @@ def _unavailable(name, error):
     return run
 
 
+class _Parser(argparse.ArgumentParser):
+    """An ArgumentParser (its subcommands' too) whose error is one line: the command, the problem, and
+    where the options are listed; exit status 2."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: {message} (see {self.prog} --help)\n")
+
+
 def build_parser():
-    parser = argparse.ArgumentParser(prog="minidl", description="minidl experiments")
+    parser = _Parser(prog="minidl", description="minidl experiments")
     parser.add_argument("--version", action="version", version=f"minidl {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for module_name in EXPERIMENTS:
@@ -90,17 +98,23 @@ def _list_or_ask(parser):
 
 
 def main(argv=None):
-    """Run the command line ``argv``; 0 on success, 2 (with one line on stderr) on a user's mistake."""
+    """Run the command line ``argv``; 0 on success, 2 (with one line on stderr) on a user's mistake, 130 on
+    Ctrl-C."""
     parser = build_parser()
     args, unknown = parser.parse_known_args(argv)
+    command = " ".join(filter(None, ["minidl", args.command, getattr(args, "name", None)]))
     if unknown and not getattr(args, "unavailable", False):    # only its module knows its own flags
-        parser.error(f"unrecognized arguments: {' '.join(unknown)}")
+        _Parser(prog=command).error(f"unrecognized arguments: {' '.join(unknown)}")
+    if getattr(args, "list", False) and getattr(args, "name", None):
+        _Parser(prog="minidl reproduce").error(f"--list lists the reproductions; give it or {args.name}, not both")
     try:
         args.run(args)
     except engine.UsageError as error:
-        command = " ".join(filter(None, ["minidl", args.command, getattr(args, "name", None)]))
         print(f"{command}: {error}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:      # Ctrl-C: every finished trial is stored whole, so no traceback is needed
+        print(f"\n{command}: interrupted; the same command resumes from the stored trials", file=sys.stderr)
+        return 130
     return 0
 
 

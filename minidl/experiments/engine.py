@@ -75,6 +75,7 @@ import json
 import math
 import os
 import re
+import socket
 import sys
 import time
 from dataclasses import dataclass, field
@@ -333,6 +334,23 @@ def check_run_options(args):
         raise UsageError(f"--gpus-per-trial must be a positive number, got {args.gpus_per_trial}")
     if _ray_wanted(args.workers, _address(args.address)) and importlib.util.find_spec("ray") is None:
         raise UsageError("--workers above 1 and --address need Ray: pip install 'minidl[cluster]'")
+    problem = _address(args.address) and _unanswered(_address(args.address))
+    if problem:
+        raise UsageError(problem)
+
+
+def _unanswered(address):
+    """The problem when nothing listens at a HOST:PORT address (Ray would retry for minutes), else None;
+    other forms ("auto", "ray://HOST:PORT") are left to Ray."""
+    host, colon, port = address.rpartition(":")
+    if "://" in address or not colon or not port.isdigit():
+        return None
+    try:
+        socket.create_connection((host, int(port)), timeout=5).close()
+    except OSError as error:
+        return (f"--address {address} (or RAY_ADDRESS): nothing answers there ({error.strerror or error}); "
+                f"start the head with `ray start --head --port {port}` or leave --address out")
+    return None
 
 
 def main(experiment, args):
@@ -412,8 +430,11 @@ def _claim_folder(out, experiment, settings):
         return RunFolder(path)
     if os.path.isdir(path) and any(not name.startswith(".") for name in os.listdir(path)):
         raise UsageError(f"{path} holds files but no {SETTINGS_FILE}; give an empty or new --out")
-    folder = RunFolder(path)
-    folder.json(SETTINGS_FILE, wanted)
+    try:
+        folder = RunFolder(path)
+        folder.json(SETTINGS_FILE, wanted)
+    except OSError as error:
+        raise UsageError(f"cannot write into {path} ({error.strerror or error}); give a writable --out") from None
     return folder
 
 

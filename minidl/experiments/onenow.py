@@ -108,9 +108,21 @@ QUICK = {"updates": 40, "seeds": 2, "train_size": 200, "test_size": 1000, "paths
          "fqi_iterations": 600, "target_every": 30, **onenow_prices.QUICK}
 
 
+SIMULATED_ONLY = ("env", "updates", "outputs", "dropout", "train_size", "test_size", "transitions",
+                  "fqi_iterations", "target_every", "paths", "negligible")
+REAL_ONLY = tuple(setting.name for setting in onenow_prices.SETTINGS if setting.name != "prices")
+
+
 def check(settings):
-    """The update budget must be a whole number of epochs at every rate (else the budgets differ)."""
-    if settings["prices"] is not None:
+    """No flag the run would ignore (the simulated markets' on a real series, and the other way round);
+    the update budget a whole number of epochs at every rate (else the budgets differ)."""
+    real = settings["prices"] is not None
+    ignored = _changed(settings, SIMULATED_ONLY if real else REAL_ONLY)
+    if ignored:
+        return (f"{', '.join(ignored)} only set{'s' if len(ignored) == 1 else ''} "
+                f"{'the simulated markets, which --prices replaces' if real else 'a run on a real series'}; "
+                f"drop {'it' if len(ignored) == 1 else 'them'}{'' if real else ' or give --prices'}")
+    if real:
         return onenow_prices.check(settings)
     for name in _environments(settings):
         n = settings["train_size"] or TRAIN_SIZE[name]
@@ -121,6 +133,12 @@ def check(settings):
                         f"{rate:g} on {n} {name} rows (so that every rate makes the same number), got "
                         f"{settings['updates']}")
     return None
+
+
+def _changed(settings, names):
+    """The flags of ``names`` whose value is not the one the run takes without them."""
+    taken = {s.name: QUICK.get(s.name, s.default) if settings["quick"] else s.default for s in SETTINGS}
+    return [f"--{name.replace('_', '-')}" for name in names if settings[name] != taken[name]]
 
 
 def updates_per_epoch(rate, n):

@@ -13,12 +13,14 @@ SERIES is ``googl`` or ``eurusd`` (gym-anytrading's bundled daily GOOGL and hour
 periods.csv, scores.csv, choices.csv, conditioning.csv (in the report), evaluation.csv and epochs.csv, and
 the figures conditioning.png and test_period.png.
 """
+import hashlib
+
 import numpy as np
 
 from minidl.experiments import engine, stats
 from minidl.experiments.engine import Setting, nonnegative, positive
 from minidl.rl import real_prices
-from minidl.rl.series import PriceSeries
+from minidl.rl.series import PriceSeries, market_signals
 
 
 def _fraction(value):
@@ -65,10 +67,16 @@ def config(settings):
 
 
 def check(settings):
-    """The series must load and split into periods: the problem in one line, or None."""
+    """The series must load, split into periods and give the market of every candidate window on its fit
+    period (signals, and episodes that fit): the problem in one line, or None."""
+    windows = settings["windows"] if settings["reference"] == "trailing" else [None]
     try:
-        PriceSeries.load(settings["prices"]).split(settings["test_fraction"], settings["gap"],
-                                                   settings["validation_fraction"])
+        series = PriceSeries.load(settings["prices"])
+        periods = series.split(settings["test_fraction"], settings["gap"], settings["validation_fraction"])
+        for window in windows:
+            signals = market_signals(series.prices, periods.fit.stop, settings["reference"], window)
+            real_prices.fit_market(signals, periods, settings["episode_length"], settings["cost"],
+                                   settings["hold_penalty"])
     except ImportError:
         return (f"--prices {settings['prices']} is bundled with gym-anytrading: pip install "
                 f"'minidl[markets]'")
@@ -78,9 +86,19 @@ def check(settings):
 
 
 def plan(settings):
-    """One trial per seed: the whole pipeline on the series."""
+    """One trial per seed: the whole pipeline on the series. The condition holds the series' digest, so a
+    CSV file changed since its trials were stored runs anew instead of resuming on results of other data."""
     seeds = range(settings["seed"], settings["seed"] + settings["seeds"])
-    return [({"part": "series", "prices": settings["prices"]}, seed) for seed in seeds]
+    condition = {"part": "series", "prices": settings["prices"], "data": digest(settings["prices"])}
+    return [(condition, seed) for seed in seeds]
+
+
+def digest(source):
+    """The first 12 hex digits of the SHA-256 of the series' prices (float64 bytes) and time labels."""
+    series = PriceSeries.load(source)
+    content = hashlib.sha256(series.prices.tobytes())
+    content.update("\n".join(series.times or []).encode())
+    return content.hexdigest()[:12]
 
 
 def trial(settings, condition, seed):
@@ -146,8 +164,9 @@ def finish(settings, trials):
     figures = real_prices.figures(cfg, records)
     figures["conditioning.png"].suptitle(f"{settings['prices']}: output layer of the Q network per epoch, "
                                          "every rate the same epochs")
+    figures["test_period.png"].axes[0].set_title("")      # the title below says it, and the engine adds the seeds
     figures["test_period.png"].suptitle(f"{settings['prices']}, {settings['reference']} reference: return per "
-                                        "step of every policy on every period")
+                                        "step of every policy on every period, 95 % t interval")
     shows = {"conditioning.png": engine.one_seed(settings["seed"]),
              "test_period.png": engine.over_seeds(len(records))}
     captions = {"conditioning.png": "The output layer of the Q network per epoch, one line per stochasticity rate",

@@ -278,11 +278,14 @@ class Module:
         """Write the state_dict to ``path`` atomically: a crash leaves no half file.
 
         ``*.safetensors`` is written in the safetensors format, which PyTorch loads with
-        ``model.load_state_dict(safetensors.torch.load_file(path))``; any other name is an .npz archive.
-        Returns the absolute path written.
+        ``model.load_state_dict(safetensors.torch.load_file(path))``; any other name is an .npz archive,
+        except a PyTorch checkpoint's (.pt, .pth), which is refused. Returns the absolute path written.
+
+        Raises:
+            ValueError: for a .pt or .pth name.
         """
-        return weight_files.write(path, {key: backend.asnumpy(value)
-                                         for key, value in self.state_dict().items()})
+        arrays = {key: backend.asnumpy(value) for key, value in self.state_dict().items()}
+        return weight_files.write(path, arrays, f"{type(self).__name__}.save")
 
     def load(self, path, strict=True):
         """Load weights from an .npz or .safetensors file (such as :meth:`save` or PyTorch's

@@ -100,9 +100,18 @@ def _discretizer(observations, n_bins):
     return Discretizer(PriceGrid(low, high, n_bins))
 
 
+def fit_market(signals, periods, episode_length, cost, hold_penalty):
+    """The market Q-learning walks: a SeriesMarketEnv on the fit period's ticks that have a reference.
+
+    Raises:
+        ValueError: as SeriesMarketEnv, e.g. an episode longer than those ticks.
+    """
+    return SeriesMarketEnv(signals, range(max(periods.fit.start, signals.first), periods.fit.stop),
+                           episode_length, cost, hold_penalty)
+
+
 def _learn_q(config, signals, periods, seed):
-    env = SeriesMarketEnv(signals, range(max(periods.fit.start, signals.first), periods.fit.stop),
-                          config["episode_length"], config["cost"], config["hold_penalty"])
+    env = fit_market(signals, periods, config["episode_length"], config["cost"], config["hold_penalty"])
     fit_ticks = _ticks(periods.fit, signals.first)
     discretizer = _discretizer(_observed(signals, fit_ticks), config["bins"])
     result = q_learning(env, discretizer, config["episodes"], config["gamma"], alpha=config["alpha"],

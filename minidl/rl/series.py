@@ -155,7 +155,7 @@ def _read_column(path, column):
     where = "PriceSeries.load"
     if not os.path.isfile(path):
         raise FileNotFoundError(f"{where}: no file {os.fspath(path)!r}; expected a CSV file with a header row")
-    with open(path, newline="", encoding="utf-8") as stream:
+    with open(path, newline="", encoding="utf-8-sig") as stream:    # a byte-order mark is no name
         rows = csv.reader(stream)
         header = next(rows, None)
         if header is None:
@@ -168,7 +168,10 @@ def _read_column(path, column):
         for line, row in enumerate(rows, start=2):
             if not row:
                 continue
-            text = row[index].strip() if index < len(row) else ""
+            if len(row) != len(header):      # "1,234.5" unquoted: a thousands separator would split a price
+                raise ValueError(f"{where}: {os.fspath(path)!r} line {line} has {len(row)} fields, the header "
+                                 f"{len(header)}; got {','.join(row)!r}")
+            text = row[index].strip()
             try:
                 price = float(text)
             except ValueError:

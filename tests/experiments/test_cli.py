@@ -75,6 +75,57 @@ def test_bad_flags_of_an_engine_experiment_exit_2_before_any_file(tmp_path, caps
     assert capsys.readouterr().err == message + "\n" and not out.exists()
 
 
+@pytest.mark.parametrize("argv, message", [
+    (["onenow", "--updates", "abc"], "minidl onenow: argument --updates: invalid int value: 'abc' "
+                                     "(see minidl onenow --help)"),
+    (["onenow", "--bogus"], "minidl onenow: unrecognized arguments: --bogus (see minidl onenow --help)"),
+    (["reproduce", "low-rank", "--bogus"], "minidl reproduce low-rank: unrecognized arguments: --bogus "
+                                           "(see minidl reproduce low-rank --help)"),
+    (["reproduce"], "minidl reproduce: name a reproduction, or use --list (see minidl reproduce --help)"),
+    (["reproduce", "--list", "low-rank", "--quick"], "minidl reproduce: --list lists the reproductions; give it "
+                                                     "or low-rank, not both (see minidl reproduce --help)"),
+    (["nothing"], "minidl: argument COMMAND: invalid choice: 'nothing'"),
+    ([], "minidl: the following arguments are required: COMMAND (see minidl --help)")])
+def test_a_flag_argparse_refuses_is_one_line_without_the_usage_block(capsys, argv, message):
+    with pytest.raises(SystemExit) as done:
+        cli.main(argv)
+    err = capsys.readouterr().err
+    assert done.value.code == 2 and err.startswith(message) and err.count("\n") == 1
+
+
+def test_an_address_where_nothing_listens_is_one_line_before_any_file(tmp_path, capsys, monkeypatch):
+    import socket
+    with socket.socket() as listening:                     # a port that answers, then one that no longer does
+        listening.bind(("127.0.0.1", 0))
+        listening.listen()
+        port = listening.getsockname()[1]
+        assert engine._unanswered(f"127.0.0.1:{port}") is None
+    monkeypatch.setenv("RAY_ADDRESS", f"127.0.0.1:{port}")
+    assert cli.main(["digits", "--quick", "--out", str(tmp_path / "run")]) == 2
+    assert capsys.readouterr().err.startswith(f"minidl digits: --address 127.0.0.1:{port} (or RAY_ADDRESS): "
+                                              f"nothing answers there (Connection refused); start the head "
+                                              f"with `ray start --head --port {port}`")
+    assert not (tmp_path / "run").exists()
+    assert engine._unanswered("auto") is None and engine._unanswered("ray://head:10001") is None
+
+
+def test_ctrl_c_is_exit_status_130_and_one_line_saying_how_to_resume(tmp_path, capsys, monkeypatch):
+    def interrupted(experiment, args):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(engine, "main", interrupted)
+    assert cli.main(["digits", "--quick", "--out", str(tmp_path / "run")]) == 130
+    assert capsys.readouterr().err == "\nminidl digits: interrupted; the same command resumes from the stored " \
+                                      "trials\n"
+
+
+def test_an_out_folder_that_cannot_be_made_is_one_line(tmp_path, capsys):
+    (tmp_path / "file").write_text("")
+    out = tmp_path / "file" / "run"
+    assert cli.main(["digits", "--quick", "--out", str(out)]) == 2
+    assert capsys.readouterr().err == f"minidl digits: cannot write into {out} (Not a directory); give a " \
+                                      "writable --out\n"
+
+
 def test_an_explicit_flag_beats_quick(tmp_path):
     assert cli.main(["digits", "--quick", "--epochs", "2", "--out", str(tmp_path)]) == 0
     assert len((tmp_path / "history.csv").read_text().splitlines()) == 1 + 2

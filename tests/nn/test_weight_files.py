@@ -235,3 +235,12 @@ def test_zero_dimensional_weights_keep_their_shape(tmp_path, suffix):
     target.load(tmp_path / ("w" + suffix))
     assert target.temperature.shape == () and target.temperature.data == np.float32(1.5)
     assert target.norm.num_batches_tracked.shape == () and target.norm.num_batches_tracked == 1
+
+
+@pytest.mark.parametrize("name", ["model.pt", "model.PTH"])
+def test_a_pytorch_checkpoint_name_is_refused_and_nothing_written(tmp_path, name):
+    with pytest.raises(ValueError, match=f"Sequential.save: '.*{re.escape(name)}' names a PyTorch checkpoint, "
+                                         f"which torch.load reads and minidl does not write; name it "
+                                         f".safetensors"):
+        make_model(0).save(tmp_path / name)
+    assert os.listdir(tmp_path) == []

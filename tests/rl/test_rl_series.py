@@ -45,6 +45,27 @@ def test_bad_prices_are_named_with_their_line(tmp_path, bad, message):
         PriceSeries.load(write_csv(tmp_path / "p.csv", prices))
 
 
+def test_a_spreadsheets_byte_order_mark_is_not_part_of_the_first_column(tmp_path):
+    prices = walk(60)
+    path = tmp_path / "excel.csv"
+    rows = "".join(f"{float(p)!r},d{i}\n" for i, p in enumerate(prices))
+    path.write_text("Close,Date\n" + rows, encoding="utf-8-sig")
+    series = PriceSeries.load(f"{path}:Close")
+    assert np.array_equal(series.prices, prices) and series.times is None
+
+
+@pytest.mark.parametrize("row, fields", [("2020-01-0003,1.0,1,234.5", 4), ("2020-01-0003,1.0", 2)])
+def test_a_row_with_another_number_of_fields_than_the_header_is_refused(tmp_path, row, fields):
+    path = tmp_path / "p.csv"
+    write_csv(path, walk(60))
+    lines = path.read_text().splitlines()
+    lines[4] = row                                             # line 5: header, then rows 0..3
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(ValueError, match=f"PriceSeries.load: .* line 5 has {fields} fields, the header 3; got "
+                                         f"'{row}'"):
+        PriceSeries.load(f"{path}:Close")
+
+
 def test_missing_column_names_the_columns_there_are(tmp_path):
     source = write_csv(tmp_path / "p.csv", walk(60))
     with pytest.raises(ValueError, match=r"has no column 'Price'; its columns are \['Date', 'Open', 'Close'\]"):
