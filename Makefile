@@ -5,7 +5,6 @@ VENV ?= .venv
 PYTHON := $(VENV)/bin/python
 OUT ?= runs/demo
 # PyTorch's CPU wheels (PyPI's Linux wheel pulls in the CUDA libraries)
-TORCH_CPU ?= https://download.pytorch.org/whl/cpu
 
 .PHONY: demo test setup check-install clean
 
@@ -21,7 +20,7 @@ $(VENV)/.installed: setup.cfg pyproject.toml
 	python3 -m venv $(VENV)
 	$(PYTHON) -m pip install --quiet --upgrade pip
 	$(PYTHON) -m pip install --quiet -e '.[test,cluster]'
-	$(PYTHON) -m pip install --quiet torch==2.13.0 --index-url $(TORCH_CPU)
+	$(PYTHON) -m pip install --quiet torch==2.13.0
 	touch $@
 
 demo: $(VENV)/.demo
