@@ -4,7 +4,6 @@
 VENV ?= .venv
 PYTHON := $(VENV)/bin/python
 OUT ?= runs/demo
-# PyTorch's CPU wheels (PyPI's Linux wheel pulls in the CUDA libraries)
 
 .PHONY: demo test setup check-install clean
 
