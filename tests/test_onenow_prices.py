@@ -5,6 +5,7 @@ import json
 
 import numpy as np
 import pytest
+from scipy import stats as scipy_stats
 
 from minidl.experiments import cli, engine, onenow, onenow_prices, stats
 from minidl.experiments.output import RunFolder
@@ -101,6 +102,32 @@ def test_claims_are_judged_on_the_stored_returns():
     assert claims["return per step, network - random"].n == 3
     smoke = onenow_prices._claims(dict(settings, quick=True), records)
     assert {claim.verdict for claim in smoke} == {stats.NOT_JUDGED}
+
+
+def test_the_tables_are_means_over_seeds_with_student_t_intervals():
+    returns = {"q_learning": [0.3, 0.1, 0.25, 0.4], "hold": [-0.05] * 4}
+    evaluation = [{"seed": seed, "policy": policy, "period": period, "return_per_step": value,
+                   "fraction_of_bound": value / 0.5, "trades": 0.25 * seed}
+                  for policy in real_prices.POLICIES for seed, value in enumerate(returns.get(policy, [0.0] * 4))
+                  for period in ("validation", "test")]
+    evaluation += [dict(row, period="fit", return_per_step=9.0) for row in evaluation[:4]]     # not the test
+    scores = {row["policy"]: row for row in onenow_prices._scores(evaluation)}
+    values = returns["q_learning"]
+    low, high = scipy_stats.t.interval(0.95, len(values) - 1, loc=np.mean(values), scale=scipy_stats.sem(values))
+    q = scores["q_learning"]
+    assert q["return_per_step"] == pytest.approx(0.2625, rel=1e-12) and q["trades"] == pytest.approx(0.375)
+    assert (q["return_low"], q["return_high"]) == (pytest.approx(low, rel=1e-12), pytest.approx(high, rel=1e-12))
+    assert (q["fraction_low"], q["fraction_high"]) == (pytest.approx(2 * low), pytest.approx(2 * high))
+    assert scores["hold"]["return_low"] == scores["hold"]["return_high"] == pytest.approx(-0.05)   # no spread
+    one = onenow_prices._scores([row for row in evaluation if row["seed"] == 0])
+    assert all(np.isnan(row["return_low"]) for row in one)                          # one seed: undefined
+
+    epochs = [{"seed": seed, "stochasticity": rate, "batch_size": 8, "epoch": epoch,
+               "condition_number": 2.0 + epoch + seed, "validation_mse": 0.1 * (epoch + 1)}
+              for rate in (0.0, 0.5) for seed in (0, 1) for epoch in range(3)]
+    assert onenow_prices._conditioning(epochs)[1] == pytest.approx(
+        {"stochasticity": 0.5, "batch_size": 8, "epochs": 2, "kappa_initial": 2.5, "kappa_final": 4.5,
+         "validation_mse": 0.3})
 
 
 @pytest.mark.parametrize("source, message", [

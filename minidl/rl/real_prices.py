@@ -14,24 +14,23 @@ series, splits it by time (:meth:`PriceSeries.split`), and
    bound and not a policy.
 
 A policy's score on a period is its return per step and its fraction of the bound (its return over the
-bound's). :func:`period_statistics` describes how the periods differ; :func:`report` turns the records
-of several seeds into Markdown with Student-t intervals over seeds; :func:`run` runs seeds and writes
-records.json and report.md.
+bound's). :func:`period_statistics` describes how the periods differ and :func:`figures` draws the
+records of several seeds. The command ``minidl onenow --prices SERIES``
+(:mod:`minidl.experiments.onenow_prices`) runs the seeds and writes the report.
 
 The series is a single path: seeds vary the exploration, the initialization and the random baseline,
 never the prices, so intervals over seeds measure how much the result depends on the learning's
 randomness on this one path, not how it would fare on other paths.
 """
-import json
 import math
 from dataclasses import dataclass
 
 import numpy as np
 from matplotlib.figure import Figure
-from scipy import stats
 
-from minidl import checks, files
+from minidl import checks
 from minidl.analysis import plots
+from minidl.experiments import stats
 from minidl.rl.deep_q import QNetwork, regress_q
 from minidl.rl.discretize import Discretizer, PriceGrid
 from minidl.rl.markets import Action
@@ -256,137 +255,6 @@ def trial(config, seed):
     }
 
 
-def interval(values, confidence=0.95):
-    """(mean, half-width) of the Student-t interval of the mean of ``values`` (df = n - 1);
-    the half-width is NaN for a single value (spread undefined)."""
-    values = np.asarray(values, dtype=np.float64)
-    if values.size < 2:
-        return float(values.mean()), math.nan
-    half = stats.t.ppf(0.5 + confidence / 2, values.size - 1) * values.std(ddof=1) / math.sqrt(values.size)
-    return float(values.mean()), float(half)
-
-
-def _format(mean, half, digits=4):
-    spread = "spread undefined" if math.isnan(half) else f"[{mean - half:.{digits}f}, {mean + half:.{digits}f}]"
-    return f"{mean:.{digits}f} {spread}"
-
-
-def _by_seed(rows, **match):
-    """{seed: row} of the rows matching every key of ``match``."""
-    return {row["seed"]: row for row in rows if all(row[k] == v for k, v in match.items())}
-
-
-def report(config, records):
-    """Markdown report of the trials ``records`` (a list of :func:`trial` results, one per seed).
-
-    It states why the i.i.d. assumption fails on the series and what that does to the tabular optimum,
-    how the periods differ, how each policy scores on the test period with Student-t 95 % intervals
-    over seeds, whether the learned policies beat hold-only and random (paired by seed), why the
-    constant m misleads on a trend, and how the output layer's conditioning moved.
-    """
-    rows = {key: [row for record in records for row in record[key]] for key in records[0]}
-    n = len(records)
-    first = _by_seed(rows["periods"], period="fit")
-    periods = {name: next(row for row in rows["periods"] if row["period"] == name) for name in PERIODS}
-    lines = [f"# OneNow on real prices: {config['prices']}", ""]
-    if config["quick"]:
-        lines += ["**Quick run: a smoke test of the pipeline, too small for conclusions; no verdicts are "
-                  "drawn.**", ""]
-    lines += [f"Reference price: **{config['reference']}**; {n} seeds; cost {config['cost']} and waiting "
-              f"penalty {config['hold_penalty']} in units of S, the fit period's standard deviation of the "
-              "price's deviation from its reference. The reward is the paper's: the deviation of the price "
-              "from its reference at the moment of a trade, not the profit of a position, so beating "
-              "hold-only means trading when the price is far from its reference, not making money. Seeds vary the exploration, the initialization and "
-              "the random baseline, never the prices: the intervals measure the learning's randomness "
-              "on this one path.", "",
-              "## No exact MDP here", "",
-              "The paper's markets draw i.i.d. prices, so the price bin is a Markov state and value "
-              "iteration on the exactly known MDP gives the optimum [Dworakowski 2019, section 4.3.2]. "
-              "A real series is one path in time: consecutive observations are strongly correlated (lag-1 "
-              "autocorrelation of the observation: "
-              + ", ".join(f"{name} {periods[name]['observation_autocorrelation']:.3f}" for name in PERIODS)
-              + "; 0 for i.i.d. draws), and under the trailing reference the reward also depends on the "
-              "current volatility, which the agent does not observe. No MDP describes the market exactly, "
-              "so a tabular \"optimum\" would be the optimum of a model that does not hold and means "
-              "nothing here. The yardstick is the hindsight bound instead: the best action at each tick "
-              "knowing that tick's reward, an upper bound that no policy can be expected to reach.", "",
-              "## The periods", "",
-              "Split by time; every choice uses the validation period, the test period is played once "
-              "at the end.", "",
-              "| period | first | last | steps | mean price | volatility (log return sd per step) | "
-              "trend (mean log return per step) | growth (last / first) | share above the fit mean m |",
-              "|---|---|---|---|---|---|---|---|---|"]
-    for name in PERIODS:
-        p = periods[name]
-        lines.append(f"| {name} | {p['first_time']} | {p['last_time']} | {p['steps']} | {p['mean']:.4g} | "
-                     f"{p['volatility']:.4g} | {p['trend']:.3g} | {p['growth']:.3f} | "
-                     f"{p['above_fit_mean']:.2f} |")
-    fit, test = periods["fit"], periods["test"]
-    lines += ["", f"The test period's mean price is {test['mean'] / fit['mean']:.2f}x the fit period's, its "
-              f"volatility {test['volatility'] / fit['volatility']:.2f}x, its trend {test['trend']:.3g} per step "
-              f"against {fit['trend']:.3g}.", "",
-              "## Choices on the validation period", "",
-              "| window W | validation return per step (mean over seeds) | chosen by seeds |", "|---|---|---|"]
-    for window in dict.fromkeys(row["window"] for row in rows["choices"]):
-        chosen = [row for row in rows["choices"] if row["window"] == window]
-        mean = np.mean([row["validation_return_per_step"] for row in chosen])
-        lines.append(f"| {window if window is not None else 'constant m'} | {mean:.4f} | "
-                     f"{sum(row['chosen'] for row in chosen)} of {len(chosen)} |")
-    lines += ["", "## The test period", "",
-              "Mean over seeds with its Student-t 95 % interval (df = n - 1).", "",
-              "| policy | return per step | fraction of the hindsight bound | share of steps trading |",
-              "|---|---|---|---|"]
-    for policy in POLICIES:
-        scores = list(_by_seed(rows["evaluation"], policy=policy, period="test").values())
-        lines.append(f"| {policy} | {_format(*interval([s['return_per_step'] for s in scores]))} | "
-                     f"{_format(*interval([s['fraction_of_bound'] for s in scores]), 3)} | "
-                     f"{np.mean([s['trades'] for s in scores]):.2f} |")
-    lines += ["", "Paired by seed, return per step on the test period:", "",
-              "| difference | mean [95 % interval] | verdict |", "|---|---|---|"]
-    for learned in LEARNED:
-        for baseline in ("hold", "random"):
-            a = _by_seed(rows["evaluation"], policy=learned, period="test")
-            b = _by_seed(rows["evaluation"], policy=baseline, period="test")
-            mean, half = interval([a[s]["return_per_step"] - b[s]["return_per_step"] for s in sorted(a)])
-            verdict = ("none (quick run)" if config["quick"] else "spread undefined" if math.isnan(half)
-                       else f"beats {baseline}" if mean - half > 0 else f"loses to {baseline}"
-                       if mean + half < 0 else "inconclusive")
-            lines.append(f"| {learned} - {baseline} | {_format(mean, half)} | {verdict} |")
-    lines += ["", "The same policies on every period (mean over seeds):", "",
-              "| policy | fit | validation | test |", "|---|---|---|---|"]
-    for policy in POLICIES:
-        means = [np.mean([r["return_per_step"] for r in _by_seed(rows["evaluation"], policy=policy,
-                                                                  period=name).values()]) for name in PERIODS]
-        lines.append(f"| {policy} | " + " | ".join(f"{m:.4f}" for m in means) + " |")
-    lines += ["", "## Why the constant m misleads on a trend", "",
-              "The paper's reward measures the price against m, the mean of the training prices. On a "
-              f"trending series m is stale: here {test['above_fit_mean']:.0%} of the test prices lie above "
-              f"the fit period's mean (growth over the test period {test['growth']:.2f}x, over the fit "
-              f"period {fit['growth']:.2f}x). Under a constant m \"distribute\" then pays at almost every "
-              "test tick whatever the timing, so a policy that learned to sell at high prices looks "
-              "excellent while it only rides the drift, and the reward no longer says anything about "
-              "choosing the moment. Under a constant m the hindsight bound per step would be "
-              + ", ".join(f"{periods[name]['constant_m_bound_per_step']:.3f} on the {name} period"
-                          for name in PERIODS) + ": it follows how far the period's prices drifted "
-              "from m, not how well the moments were chosen."
-              " The trailing reference (the mean of the last W prices, known at "
-              "time t) measures each price against its recent past and keeps the reward about timing.",
-              "", "## The output layer of the Q network", "",
-              "Condition number (sigma_max / sigma_min) of the output layer [Dworakowski 2019, section 5.4], "
-              "mean over seeds:", "",
-              "| stochasticity | batch size | initial | final | validation mse (final) |", "|---|---|---|---|---|"]
-    for rate in config["stochasticity_rates"]:
-        epoch_rows = [row for row in rows["epochs"] if row["stochasticity"] == rate]
-        last = max(row["epoch"] for row in epoch_rows)
-        initial = np.mean([row["condition_number"] for row in epoch_rows if row["epoch"] == 0])
-        final = [row for row in epoch_rows if row["epoch"] == last]
-        lines.append(f"| {rate:g} | {epoch_rows[0]['batch_size']} | {initial:.3f} | "
-                     f"{np.mean([row['condition_number'] for row in final]):.3f} | "
-                     f"{np.mean([row['validation_mse'] for row in final]):.4g} |")
-    lines += ["", f"Seeds: {sorted(first)}. No number in this report was tuned on the test period.", ""]
-    return "\n".join(lines)
-
-
 def figures(config, records):
     """{file name: matplotlib Figure} of the trials ``records`` (a list of :func:`trial` results).
 
@@ -405,33 +273,13 @@ def figures(config, records):
     rows = [row for record in records for row in record["evaluation"]]
     width = 0.8 / len(PERIODS)
     for k, period in enumerate(PERIODS):
-        bars = [interval([row["return_per_step"] for row in rows
-                          if row["policy"] == policy and row["period"] == period]) for policy in POLICIES]
-        ax.bar(np.arange(len(POLICIES)) + (k - 1) * width, [mean for mean, _ in bars], width,
-               yerr=[0.0 if math.isnan(half) else half for _, half in bars], capsize=3, label=period)
+        bars = [stats.interval([row["return_per_step"] for row in rows
+                                if row["policy"] == policy and row["period"] == period]) for policy in POLICIES]
+        ax.bar(np.arange(len(POLICIES)) + (k - 1) * width, [mean for _, mean, _, _ in bars], width,
+               yerr=[0.0 if math.isnan(low) else mean - low for _, mean, low, _ in bars], capsize=3, label=period)
     ax.axhline(0.0, color="0.5", linewidth=0.8)
     ax.set_xticks(np.arange(len(POLICIES)), POLICIES)
     ax.set(ylabel="return per step (units of S)", title=f"{config['prices']}, {config['reference']} reference: "
                                                         f"mean over {len(records)} seeds, 95 % t interval")
     ax.legend(fontsize="small")
     return {"conditioning.png": conditioning, "test_period.png": scores}
-
-
-def run(prices, out, seeds=None, quick=False, **overrides):
-    """Run :func:`trial` for seeds 0..n-1 (n = ``seeds`` or the settings' count) on ``prices`` and write
-    ``out``/records.json (settings and every trial's records), ``out``/report.md and the
-    :func:`figures`, atomically.
-
-    Returns the report (str).
-    """
-    config = settings(prices, quick, **overrides)
-    if seeds is not None:
-        config["seeds"] = checks.integer(seeds, "seeds", "real_prices.run", low=1)
-    records = [trial(config, seed) for seed in range(config["seeds"])]
-    text = report(config, records)
-    files.write_atomically(f"{out}/records.json", json.dumps({"settings": config, "trials": records}, indent=1))
-    files.write_atomically(f"{out}/report.md", text)
-    for name, figure in figures(config, records).items():
-        files.write_atomically(f"{out}/{name}",
-                               lambda stream, figure=figure: figure.savefig(stream, format="png", dpi=100))
-    return text
