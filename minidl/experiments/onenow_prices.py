@@ -14,9 +14,12 @@ periods.csv, scores.csv, choices.csv, conditioning.csv (in the report), evaluati
 the figures conditioning.png and test_period.png.
 """
 import hashlib
+import math
 
 import numpy as np
+from matplotlib.figure import Figure
 
+from minidl.analysis import plots
 from minidl.experiments import engine, stats
 from minidl.experiments.engine import Setting, nonnegative, positive
 from minidl.rl import real_prices
@@ -132,6 +135,36 @@ CONDITIONING_COLUMNS = {
     "kappa_final": "after the last epoch, mean over seeds",
     "validation_mse": "final mse on the validation period, mean over seeds"}
 
+def _figures(config, records):
+    """{file name: matplotlib Figure} of the trials ``records`` (results of :func:`real_prices.trial`).
+
+    - conditioning.png: sigma_max, sigma_min and the condition number of the output layer per epoch,
+      one line per stochasticity rate, for the first seed [Dworakowski 2019, figures 14-15];
+    - test_period.png: return per step of every policy on every period, mean over the seeds with its
+      Student-t 95 % interval.
+    """
+    first = records[0]["epochs"][0]["seed"]
+    runs = {f"s = {rate:g}": [row for row in records[0]["epochs"] if row["stochasticity"] == rate]
+            for rate in config["stochasticity_rates"]}
+    conditioning = plots.singular_values_vs_epochs(
+        runs, title=f"{config['prices']}: output layer of the Q network, seed {first}")
+    scores = Figure(figsize=(8, 4.2), layout="constrained")
+    ax = scores.subplots()
+    rows = [row for record in records for row in record["evaluation"]]
+    width = 0.8 / len(real_prices.PERIODS)
+    for k, period in enumerate(real_prices.PERIODS):
+        bars = [stats.interval([row["return_per_step"] for row in rows
+                                if row["policy"] == policy and row["period"] == period])
+                for policy in real_prices.POLICIES]
+        ax.bar(np.arange(len(real_prices.POLICIES)) + (k - 1) * width, [mean for _, mean, _, _ in bars], width,
+               yerr=[0.0 if math.isnan(low) else mean - low for _, mean, low, _ in bars], capsize=3, label=period)
+    ax.axhline(0.0, color="0.5", linewidth=0.8)
+    ax.set_xticks(np.arange(len(real_prices.POLICIES)), real_prices.POLICIES)
+    ax.set(ylabel="return per step (units of S)", title=f"{config['prices']}, {config['reference']} reference: "
+                                                        f"mean over {len(records)} seeds, 95 % t interval")
+    ax.legend(fontsize="small")
+    return {"conditioning.png": conditioning, "test_period.png": scores}
+
 
 def finish(settings, trials):
     """The claims, tables, figures and notes of a run on a real series, from its stored trials."""
@@ -161,7 +194,7 @@ def finish(settings, trials):
                          "condition_number": "sigma_max / sigma_min", "train_mse": "mean training mse of the epoch",
                          "validation_mse": "mse on the validation period after the epoch"}),
     ]
-    figures = real_prices.figures(cfg, records)
+    figures = _figures(cfg, records)
     figures["conditioning.png"].suptitle(f"{settings['prices']}: output layer of the Q network per epoch, "
                                          "every rate the same epochs")
     figures["test_period.png"].axes[0].set_title("")      # the title below says it, and the engine adds the seeds

@@ -22,15 +22,11 @@ The series is a single path: seeds vary the exploration, the initialization and 
 never the prices, so intervals over seeds measure how much the result depends on the learning's
 randomness on this one path, not how it would fare on other paths.
 """
-import math
 from dataclasses import dataclass
 
 import numpy as np
-from matplotlib.figure import Figure
 
 from minidl import checks
-from minidl.analysis import plots
-from minidl.experiments import stats
 from minidl.rl.deep_q import QNetwork, regress_q
 from minidl.rl.discretize import Discretizer, PriceGrid
 from minidl.rl.markets import Action
@@ -254,32 +250,3 @@ def trial(config, seed):
                        for row in _evaluate(learned.env, signals, periods, policies, random_seed)],
     }
 
-
-def figures(config, records):
-    """{file name: matplotlib Figure} of the trials ``records`` (a list of :func:`trial` results).
-
-    - conditioning.png: sigma_max, sigma_min and the condition number of the output layer per epoch,
-      one line per stochasticity rate, for the first seed [Dworakowski 2019, figures 14-15];
-    - test_period.png: return per step of every policy on every period, mean over the seeds with its
-      Student-t 95 % interval.
-    """
-    first = records[0]["epochs"][0]["seed"]
-    runs = {f"s = {rate:g}": [row for row in records[0]["epochs"] if row["stochasticity"] == rate]
-            for rate in config["stochasticity_rates"]}
-    conditioning = plots.singular_values_vs_epochs(
-        runs, title=f"{config['prices']}: output layer of the Q network, seed {first}")
-    scores = Figure(figsize=(8, 4.2), layout="constrained")
-    ax = scores.subplots()
-    rows = [row for record in records for row in record["evaluation"]]
-    width = 0.8 / len(PERIODS)
-    for k, period in enumerate(PERIODS):
-        bars = [stats.interval([row["return_per_step"] for row in rows
-                                if row["policy"] == policy and row["period"] == period]) for policy in POLICIES]
-        ax.bar(np.arange(len(POLICIES)) + (k - 1) * width, [mean for _, mean, _, _ in bars], width,
-               yerr=[0.0 if math.isnan(low) else mean - low for _, mean, low, _ in bars], capsize=3, label=period)
-    ax.axhline(0.0, color="0.5", linewidth=0.8)
-    ax.set_xticks(np.arange(len(POLICIES)), POLICIES)
-    ax.set(ylabel="return per step (units of S)", title=f"{config['prices']}, {config['reference']} reference: "
-                                                        f"mean over {len(records)} seeds, 95 % t interval")
-    ax.legend(fontsize="small")
-    return {"conditioning.png": conditioning, "test_period.png": scores}
