@@ -42,6 +42,22 @@ class Action(IntEnum):
     HOLD = 2
 
 
+def as_action(action, where):
+    """``action`` as an :class:`Action`: any integer in 0..2 (Python's or NumPy's), never a bool.
+
+    Raises:
+        ValueError: for anything else, naming ``where``.
+    """
+    try:
+        index = operator.index(action)
+    except TypeError:
+        index = None
+    if index is None or isinstance(action, (bool, np.bool_)) or not 0 <= index < len(Action):
+        raise ValueError(f"{where}: expected an action in 0..{len(Action) - 1} "
+                         f"({', '.join(a.name for a in Action)}), got {action!r}")
+    return Action(index)
+
+
 class NormalPrices:
     """I.i.d. prices p ~ N(mean, sd^2); the paper's Normal environment is mean 3, sd 2.
 
@@ -194,14 +210,7 @@ class _MarketEpisodes(gymnasium.Env):
         name = type(self).__name__
         if self._path is None or self._t >= len(self._path) - 1:
             raise ValueError(f"{name}.step: expected a running episode; call reset() first")
-        try:
-            index = operator.index(action)
-        except TypeError:
-            index = None
-        if index is None or isinstance(action, (bool, np.bool_)) or not 0 <= index < len(Action):
-            raise ValueError(f"{name}.step: expected an action in 0..{len(Action) - 1} "
-                             f"({', '.join(a.name for a in Action)}), got {action!r}")
-        return Action(index)
+        return as_action(action, f"{name}.step")
 
     @property
     def price(self):

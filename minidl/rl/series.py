@@ -35,7 +35,6 @@ exact MDP exists and there is no tabular optimum, only the hindsight bound.
 """
 import csv
 import importlib.resources
-import operator
 import os
 from dataclasses import dataclass
 
@@ -44,7 +43,7 @@ import numpy as np
 from gymnasium import spaces
 
 from minidl import checks
-from minidl.rl.markets import DEFAULT_EPISODE_LENGTH, Action
+from minidl.rl.markets import DEFAULT_EPISODE_LENGTH, Action, as_action
 
 BUNDLED = {"googl": ("STOCKS_GOOGL.csv", "Close"), "eurusd": ("FOREX_EURUSD_1H_ASK.csv", "Close")}
 MIN_ROWS = 50        # a series shorter than this cannot be split into three usable periods
@@ -341,13 +340,7 @@ class SeriesMarketEnv(gymnasium.Env):
         """Act at tick t: (observation of t + 1, reward, terminated, truncated, info["tick"])."""
         if self._t is None or self._t >= self._stop:
             raise ValueError("SeriesMarketEnv.step: expected a running episode; call reset() first")
-        try:
-            index = operator.index(action)
-        except TypeError:
-            index = None
-        if index is None or isinstance(action, (bool, np.bool_)) or not 0 <= index < len(Action):
-            raise ValueError(f"SeriesMarketEnv.step: action must be in 0..{len(Action) - 1} "
-                             f"({', '.join(a.name for a in Action)}), got {action!r}")
+        index = int(as_action(action, "SeriesMarketEnv.step"))
         reward = float(self.rewards[self._t, index])
         self._t += 1
         return self._observation(), reward, False, self._t == self._stop, {"tick": self._t}

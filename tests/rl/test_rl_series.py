@@ -198,7 +198,7 @@ def test_env_refuses_bad_periods_actions_and_options():
         env.reset(options={"prices": [1.0, 2.0]})
     env.reset(seed=1)
     for action in (3, -1, True, 1.0):
-        with pytest.raises(ValueError, match="action must be in 0..2"):
+        with pytest.raises(ValueError, match="SeriesMarketEnv.step: expected an action in 0..2"):
             env.step(action)
 
 
