@@ -151,16 +151,16 @@ def test_three_outputs_on_one_market_without_dropout(tmp_path, capsys):
 def test_negligible_effects_are_judged_by_equivalence(shift, spread, verdict):
     noise = np.random.default_rng(0).standard_normal(10)
     baseline = 1.0 + np.linspace(0, 1, 10)
-    claim = onenow.equivalence("s is negligible", baseline + shift + spread * noise, baseline, margin=0.1)
+    claim = stats.equivalence("s is negligible", baseline + shift + spread * noise, baseline, margin=0.1)
     assert claim.verdict == verdict and claim.n == 10
     assert (claim.low, claim.high) == pytest.approx(stats.interval(shift + spread * noise)[2:])
     detected = "an effect detected" if claim.low > 0 or claim.high < 0 else "no effect detected"
     assert detected in claim.line() and "negligible within +-0.1" in claim.line()
     assert claim.as_dict()["margin"] == 0.1
-    smoke = onenow.equivalence("s", baseline + shift, baseline, margin=0.1, smoke=True)
+    smoke = stats.equivalence("s", baseline + shift, baseline, margin=0.1, smoke=True)
     assert smoke.verdict == stats.NOT_JUDGED
     with pytest.raises(ValueError, match="margin must be a positive finite number"):
-        onenow.equivalence("s", baseline, baseline, margin=0.0)
+        stats.equivalence("s", baseline, baseline, margin=0.0)
 
 
 def test_claims_are_judged_outside_smoke_runs():
@@ -173,7 +173,7 @@ def test_claims_are_judged_outside_smoke_runs():
     verdicts = [claim.verdict for claim in claims]
     assert len(verdicts) == 9 and stats.NOT_JUDGED not in verdicts
     assert all(claim.control is not None and claim.control.n == 3 for claim in claims[:3])
-    assert all(isinstance(claim, onenow.Equivalence) and claim.n == 3 for claim in claims[3:])
+    assert all(isinstance(claim, stats.Equivalence) and claim.n == 3 for claim in claims[3:])
     smoke = onenow._claims(dict(settings, quick=True), "normal", onenow._study(settings, trials))
     assert {claim.verdict for claim in smoke} == {stats.NOT_JUDGED}
 

@@ -166,18 +166,21 @@ def test_a_nan_loss_raises_naming_the_epoch_and_batch():
             shuffle=False, progress=False)
 
 
+class PoisonAfterEpoch2:
+    """A callback that writes NaN into the last layer's bias after epoch 2 (behind the optimizer's back)."""
+
+    def on_epoch_end(self, epoch, model, logs):
+        if epoch == 2:
+            model[3].bias.data[...] = np.nan
+
+
 def test_a_loss_that_diverges_later_names_that_epoch():
     X, y = blobs(40)
     model = mlp()
 
-    class Poison:
-        def on_epoch_end(self, epoch, model, logs):
-            if epoch == 2:
-                model[3].bias.data[...] = np.nan
-
     with pytest.raises(FloatingPointError, match="at epoch 3, batch 1$"):
         fit(model, F.cross_entropy, SGD(model.parameters(), lr=0.1), X, y, epochs=4, batch_size=16,
-            callbacks=[Poison()], progress=False)
+            callbacks=[PoisonAfterEpoch2()], progress=False)
 
 
 def train_once(seed):
@@ -265,14 +268,9 @@ def test_the_error_keeps_the_history_of_the_completed_epochs():
     X, y = blobs(40)
     model = mlp()
 
-    class Poison:
-        def on_epoch_end(self, epoch, model, logs):
-            if epoch == 2:
-                model[3].bias.data[...] = np.nan
-
     with pytest.raises(FloatingPointError) as raised:
         fit(model, F.cross_entropy, SGD(model.parameters(), lr=0.1), X, y, epochs=4, batch_size=16,
-            callbacks=[Poison()], progress=False)
+            callbacks=[PoisonAfterEpoch2()], progress=False)
     assert isinstance(raised.value, TrainingError)
     assert [logs["epoch"] for logs in raised.value.history] == [1, 2]
     assert all(math.isfinite(logs["loss"]) for logs in raised.value.history)

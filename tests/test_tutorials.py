@@ -92,14 +92,6 @@ def test_graders_print_the_expected_size_and_assert(path):
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
-def test_papers_are_cited_by_key_not_by_path(path):
-    text = " ".join(cell.source for cell in nbformat.read(path, as_version=4).cells)
-    for pattern in ("papers/", "reference/"):
-        assert pattern not in text, (f"{path.name} cites a file ('{pattern}'); cite papers by their key in "
-                                     f"docs/references.md, e.g. [Dworakowski 2019, eq. 21]")
-
-
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_committed_student_version_is_current(path):
     student = make_student.STUDENT / path.name
     assert student.exists(), f"{student} is missing; run python tutorials/make_student.py"

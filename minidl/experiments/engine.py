@@ -82,6 +82,7 @@ from dataclasses import dataclass, field
 
 from minidl.experiments import stats
 from minidl.experiments.output import RunFolder
+from minidl.experiments.report import markdown_table
 
 SETTINGS_FILE = "settings.json"
 TRIALS = "trials"
@@ -573,7 +574,6 @@ SMOKE_BANNER = ("> **Smoke run** (--quick): sizes too small to judge the paper's
 
 
 def _report(experiment, settings, results):
-    from minidl.experiments.report import markdown_table
     lines = [f"# {results.title}", ""]
     if settings["quick"]:
         lines += [SMOKE_BANNER, ""]

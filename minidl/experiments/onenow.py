@@ -42,7 +42,6 @@ Writes into --out, besides the engine's settings.json, trials/, summary.json, re
   path).
 """
 import math
-from dataclasses import dataclass
 
 import matplotlib
 
@@ -355,55 +354,6 @@ def finish(settings, trials):
 
 
 # --------------------------------------------------------------------- claims
-@dataclass(frozen=True)
-class Equivalence(stats.Claim):
-    """A claim that an effect is negligible: its 95 % interval lies within +-margin.
-
-    Holds when the whole interval is inside (-margin, margin), does not hold when it lies wholly outside
-    [-margin, margin] (an effect larger than negligible), inconclusive otherwise. An interval that holds
-    zero means no effect was detected, which alone does not show the effect is negligible.
-    """
-    margin: float = math.nan
-
-    def evidence(self):
-        if self.n < 2 or math.isnan(self.low):
-            return (f"n = {self.n}, mean {self.effect} = {self.mean:.4g} (interval undefined); {self.test}, "
-                    f"negligible within +-{self.margin:.4g}.")
-        detected = "an effect detected" if self.low > 0 or self.high < 0 else "no effect detected"
-        return (f"n = {self.n}, mean {self.effect} = {self.mean:.4g}, {detected}, 95 % CI "
-                f"[{self.low:.4g}, {self.high:.4g}]; {self.test}, negligible within +-{self.margin:.4g}.")
-
-    def as_dict(self):
-        return dict(super().as_dict(), margin=self.margin)
-
-
-def equivalence(statement, a, b, margin, effect="a - b", smoke=False):
-    """An :class:`Equivalence` claim on the differences a - b paired by seed, with a margin.
-
-    Raises:
-        ValueError: when a and b differ in shape or margin is not a positive finite number.
-    """
-    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
-    if a.shape != b.shape:
-        raise ValueError(f"equivalence: a and b must hold one value per seed each, got shapes {a.shape} and "
-                         f"{b.shape}")
-    if not (math.isfinite(margin) and margin > 0):
-        raise ValueError(f"equivalence: margin must be a positive finite number, got {margin!r}")
-    n, mean, low, high = stats.interval(a - b)
-    if smoke:
-        verdict = stats.NOT_JUDGED
-    elif math.isnan(low):
-        verdict = stats.INCONCLUSIVE
-    elif -margin < low and high < margin:
-        verdict = stats.HOLDS
-    elif low > margin or high < -margin:
-        verdict = stats.DOES_NOT_HOLD
-    else:
-        verdict = stats.INCONCLUSIVE
-    return Equivalence(statement, verdict, effect, "greater", n, mean, low, high,
-                       f"paired Student t over seeds (df = {n - 1})", margin=margin)
-
-
 def _claims(settings, name, study):
     """The paper's kappa range, at the end and over the epochs (the untrained layer as null control),
     and the negligible impact of stochasticity on the final condition number and test error, at equal
@@ -427,7 +377,7 @@ def _claims(settings, name, study):
     for key, label in (("kappa", "final condition number"), ("test_mse", "final test mse")):
         reference = np.mean(baseline[key])
         for rate in RATES[1:]:
-            claims.append(equivalence(
+            claims.append(stats.equivalence(
                 f"{name} market: training stochasticity {rate:g} has a negligible impact on the {label} at "
                 f"{settings['updates']} updates [Dworakowski 2019, sec. 5.4.2].", study["finals"][rate][key],
                 baseline[key], settings["negligible"] * abs(reference),

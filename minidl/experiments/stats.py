@@ -6,7 +6,8 @@ A paper's finding is a *claim* about the direction of an effect: "dropout lowers
 - :func:`paired` compares two conditions by the difference paired by seed (the same seed in both, so the
   initialization and the data order cancel), ``d_i = a_i - b_i``;
 - :func:`one_sample` compares one condition's values with a reference number, ``d_i = a_i - reference``;
-- :func:`ordering` judges an ordering of several conditions by paired tests between neighbours.
+- :func:`ordering` judges an ordering of several conditions by paired tests between neighbours;
+- :func:`equivalence` judges a claim that an effect is negligible: its interval inside +-margin.
 
 The mean of ``d`` gets a Student-t confidence interval with n - 1 degrees of freedom (scipy.stats). The
 claim **holds** when the interval excludes zero in the paper's direction, **does not hold** when it
@@ -179,6 +180,55 @@ def ordering(statement, conditions, direction, smoke=False, control=None):
     names = f" {DIRECTIONS[direction]} ".join(name for name, _ in conditions)
     return Claim(statement, result, names, direction, min(part.n for part in parts), math.nan, math.nan,
                  math.nan, f"paired Student t between {len(parts)} neighbour pairs", control, parts)
+
+
+@dataclass(frozen=True)
+class Equivalence(Claim):
+    """A claim that an effect is negligible: its 95 % interval lies within +-margin.
+
+    Holds when the whole interval is inside (-margin, margin), does not hold when it lies wholly outside
+    [-margin, margin] (an effect larger than negligible), inconclusive otherwise. An interval that holds
+    zero means no effect was detected, which alone does not show the effect is negligible.
+    """
+    margin: float = math.nan
+
+    def evidence(self):
+        if self.n < 2 or math.isnan(self.low):
+            return (f"n = {self.n}, mean {self.effect} = {self.mean:.4g} (interval undefined); {self.test}, "
+                    f"negligible within +-{self.margin:.4g}.")
+        detected = "an effect detected" if self.low > 0 or self.high < 0 else "no effect detected"
+        return (f"n = {self.n}, mean {self.effect} = {self.mean:.4g}, {detected}, 95 % CI "
+                f"[{self.low:.4g}, {self.high:.4g}]; {self.test}, negligible within +-{self.margin:.4g}.")
+
+    def as_dict(self):
+        return dict(super().as_dict(), margin=self.margin)
+
+
+def equivalence(statement, a, b, margin, effect="a - b", smoke=False):
+    """An :class:`Equivalence` claim on the differences a - b paired by seed, with a margin.
+
+    Raises:
+        ValueError: when a and b differ in shape or margin is not a positive finite number.
+    """
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    if a.shape != b.shape:
+        raise ValueError(f"equivalence: a and b must hold one value per seed each, got shapes {a.shape} and "
+                         f"{b.shape}")
+    if not (math.isfinite(margin) and margin > 0):
+        raise ValueError(f"equivalence: margin must be a positive finite number, got {margin!r}")
+    n, mean, low, high = interval(a - b)
+    if smoke:
+        verdict = NOT_JUDGED
+    elif math.isnan(low):
+        verdict = INCONCLUSIVE
+    elif -margin < low and high < margin:
+        verdict = HOLDS
+    elif low > margin or high < -margin:
+        verdict = DOES_NOT_HOLD
+    else:
+        verdict = INCONCLUSIVE
+    return Equivalence(statement, verdict, effect, "greater", n, mean, low, high,
+                       f"paired Student t over seeds (df = {n - 1})", margin=margin)
 
 
 def _claim(statement, d, direction, effect, test, smoke, control):
