@@ -8,8 +8,9 @@ gradients must agree, NaN for NaN, infinity for infinity, and the values' zeros 
 Where PyTorch has a convention at a boundary (relu'(0) = 0, pow's gradients at a zero base or exponent,
 ties sharing the gradient of amax, max pooling choosing NaN), minidl follows it.
 
-The gradient flowing into each op is finite. (With an infinite one, relu's and max pooling's masks,
-written as products for speed, give NaN where PyTorch's selections give 0.)
+The gradient flowing into each op of the table is finite; the ops that route a gradient by selection
+(relu, max pooling) are also checked with NaN and infinite gradients flowing in, which must reach only the
+selected elements (0 elsewhere, as PyTorch: not the NaN of inf * 0).
 
 Dropout and gradient_perturbation are left out: their masks and noise come from minidl's generator, which
 PyTorch cannot reproduce (tests/nn/test_functional_grad.py checks them with fixed masks).
@@ -155,6 +156,34 @@ def test_values_and_gradients_match_pytorch(inputs, ours, theirs, signed_zeros):
     expected.backward(torch.tensor(upstream))
     for i, (x, y) in enumerate(zip(mine, reference)):
         assert_same(x.grad, y.grad.numpy(), f"gradient of input {i}")
+
+
+SELECTIONS = [
+    pytest.param(EDGES, F.relu, torch.relu, id="relu"),
+    pytest.param(IMAGE, lambda x: F.max_pool2d(x, 2), lambda x: TF.max_pool2d(x, 2), id="max_pool2d"),
+    pytest.param(IMAGE, lambda x: F.max_pool2d(x, 2, stride=1), lambda x: TF.max_pool2d(x, 2, stride=1),
+                 id="max_pool2d_overlapping"),
+    pytest.param(np.pad(IMAGE, ((0, 0), (0, 0), (0, 1), (0, 1)), constant_values=-1.0),
+                 lambda x: F.max_pool2d(x, 2), lambda x: TF.max_pool2d(x, 2), id="max_pool2d_uncovered_border"),
+]
+
+
+@pytest.mark.parametrize("x, ours, theirs", SELECTIONS)
+@pytest.mark.parametrize("bad", [nan, inf, -inf])
+def test_selections_route_a_non_finite_gradient_to_the_selected_elements_only(x, ours, theirs, bad):
+    mine, reference = Tensor(x.copy(), requires_grad=True), torch.tensor(x, requires_grad=True)
+    out, expected = ours(mine), theirs(reference)
+    upstream = np.full(out.shape, bad)
+    out.backward(upstream)
+    expected.backward(torch.tensor(upstream))
+    assert_same(mine.grad, reference.grad.numpy(), "gradient", signed_zeros=False)
+    assert np.isfinite(mine.grad).sum() > 0  # some elements were not selected, and got 0
+
+
+def test_relu_gradient_is_zero_where_not_selected_even_for_an_infinite_gradient():
+    x = Tensor(np.array([-1.0, 0.0, 2.0, nan]), requires_grad=True)
+    F.relu(x).backward(np.array([inf, nan, inf, -inf]))
+    np.testing.assert_array_equal(x.grad, [0.0, 0.0, inf, -inf])
 
 
 # ---- the failures found by hand, each with its right value (run without errstate: no warnings either)

@@ -506,7 +506,7 @@ def _on_ray(experiment, settings, todo, workers, address, gpus_per_trial):
         options = {"num_cpus": 1}
         if backend.name == "cupy":
             options["num_gpus"] = gpus_per_trial
-        remote = ray.remote(_one_blas_thread).options(**options)
+        remote = ray.remote(_single_threaded).options(**options)
         pending = {remote.remote(experiment.trial, settings, condition, seed): (condition, seed)
                    for condition, seed in todo}
         while pending:
@@ -518,9 +518,11 @@ def _on_ray(experiment, settings, todo, workers, address, gpus_per_trial):
             ray.shutdown()
 
 
-def _one_blas_thread(trial, settings, condition, seed):
+def _single_threaded(trial, settings, condition, seed):
+    """A trial on one CPU: one BLAS thread and one thread per copy (Ray gives each trial one CPU)."""
     from threadpoolctl import threadpool_limits
-    with threadpool_limits(limits=1):
+    from minidl.nn import parallel
+    with threadpool_limits(limits=1), parallel.limited(1):
         return _timed(trial, settings, condition, seed)
 
 

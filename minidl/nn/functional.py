@@ -11,14 +11,32 @@ from minidl.nn import im2col, workspace
 
 
 # --------------------------------------------------------------------- activations
+def _select(g, keep, out=None):
+    """``g`` where ``keep`` is 1 (or True), +0.0 where it is 0: a gradient routed by a mask, into ``out``
+    (scratch shaped like ``g`` by default).
+
+    Trick, "selection as an integer product": the float bits of ``g`` read as integers of the same
+    width, times keep, are g's bits or 0 (the bits of +0.0). One pass with no temporary, like the float
+    product ``g * keep``, but exact where that product is not: an infinite or NaN gradient at an
+    element that is not kept gives 0, as PyTorch's selections do, not the NaN of inf * 0.
+    """
+    bits = xp.dtype(f"i{g.dtype.itemsize}")
+    out = workspace.like(g) if out is None else out
+    xp.multiply(g.view(bits), keep, out=out.view(bits))
+    return out
+
+
 class _ReLU(Function):
+    """max(x, 0), into scratch arrays of the input's layout; the gradient passes where the output is not
+    0 (where x > 0, and where x is NaN), kept as integer 0/1 for :func:`_select`."""
+
     def forward(self, x):
-        y = xp.maximum(x, 0)
-        self.mask = y != 0  # True where x > 0 and where x is NaN
+        y = xp.maximum(x, 0, out=workspace.like(x))
+        self.keep = xp.not_equal(y, 0, out=workspace.like(y, f"i{y.dtype.itemsize}"), casting="unsafe")
         return y
 
     def backward(self, g):
-        return g * self.mask
+        return _select(g, self.keep)
 
 
 def relu(x):
@@ -271,14 +289,16 @@ class _MaxPool2d(Function):
         (kh, kw), (sh, sw) = self.kernel, self.stride
         self.out_size = ((x.shape[2] - kh) // sh + 1, (x.shape[3] - kw) // sw + 1)
         views = [view for _, _, view in im2col.window_slices(x, self.kernel, self.stride, self.out_size)]
-        y = views[0].copy(order="K")
+        y = workspace.like(views[0])
+        xp.copyto(y, views[0])
         for view in views[1:]:
             xp.maximum(y, view, out=y)
-        self.index = xp.zeros_like(y, dtype=xp.min_scalar_type(len(views)))
-        found = views[0] == y
+        self.index = workspace.like(y, xp.min_scalar_type(len(views)))
+        self.index[...] = 0
+        found, missed = xp.equal(views[0], y, out=workspace.like(y, bool)), workspace.like(y, bool)
         for view in views[1:]:
-            self.index += ~found
-            found |= view == y
+            self.index += xp.logical_not(found, out=missed)
+            found |= xp.equal(view, y, out=missed)
         if bool(xp.isnan(y).any()):  # NaN compares unequal to itself: the last NaN, as PyTorch
             for k, view in enumerate(views):
                 xp.copyto(self.index, k, where=xp.isnan(view))
@@ -291,14 +311,12 @@ class _MaxPool2d(Function):
         disjoint = sh >= kh and sw >= kw
         if not disjoint or (sh, sw) != (kh, kw) or self.x.shape[2:] != (oh * kh, ow * kw):
             grad[...] = 0  # overlaps to add into, or elements that no window reaches
-        zero = g.dtype.type(0)
         for k, (_, _, view) in enumerate(im2col.window_slices(grad, self.kernel, self.stride,
                                                                self.out_size)):
-            share = xp.where(self.index == k, g, zero)  # NaN in g reaches the chosen element only
-            if disjoint:  # each element is written once
-                view[...] = share
+            if disjoint:  # each element is written once, straight into the gradient image
+                _select(g, self.index == k, out=view)
             else:
-                view += share
+                view += _select(g, self.index == k)
         return grad
 
 

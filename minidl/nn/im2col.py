@@ -15,7 +15,7 @@ and the gradient arriving at a convolution is then already the (O, N*OH*OW) matr
 need. Scratch arrays come from :mod:`minidl.nn.workspace` (no fresh pages per training step).
 """
 from minidl import backend
-from minidl.nn import workspace
+from minidl.nn import parallel, workspace
 
 DEFAULT_MAX_BYTES = 4 << 30  # the largest im2col matrix a convolution may build, unless told otherwise
 
@@ -50,7 +50,7 @@ def pad(x, padding):
     out[:, :, ph + h:] = 0
     out[:, :, ph:ph + h, :pw] = 0
     out[:, :, ph:ph + h, pw + w:] = 0
-    out[:, :, ph:ph + h, pw:pw + w] = x
+    parallel.copyto(out[:, :, ph:ph + h, pw:pw + w], x)
     return out
 
 
@@ -68,7 +68,7 @@ def columns(x, kernel, stride, padding):
     win = windows(pad(x, padding), kernel, stride)  # (N, C, OH, OW, KH, KW) view
     oh, ow = win.shape[2:4]
     out = workspace.empty((c, kernel[0], kernel[1], n, oh, ow), x.dtype)
-    out[...] = win.transpose(1, 4, 5, 0, 2, 3)
+    parallel.copyto(out, win.transpose(1, 4, 5, 0, 2, 3))
     return out.reshape(c * kernel[0] * kernel[1], n * oh * ow), (oh, ow)
 
 

@@ -21,6 +21,9 @@ import threading
 from minidl.backend import xp
 
 limit_bytes = 1 << 30  # beyond this many bytes held (1 GiB), free arrays are dropped, oldest shapes first
+# below this size :func:`like` allocates directly: small arrays come from the allocator's own free lists, and
+# the pool's bookkeeping (a lock, a dictionary look-up) would cost more than it saves
+SMALL_BYTES = 1 << 18
 _MAX_PER_SHAPE = 4  # arrays in use at once per shape before the pool stops keeping more
 _pool = collections.OrderedDict()  # (shape, dtype) -> list of arrays, least recently requested first
 _lock = threading.Lock()  # two threads must never both find the same array free
@@ -52,6 +55,19 @@ def empty(shape, dtype):
             arrays.append(array)
             _evict()
         return array
+
+
+def like(array, dtype=None):
+    """An uninitialized array of ``array``'s shape and memory order (a channel-major (N, C, H, W) view
+    gets a channel-major scratch array), of ``dtype`` (``array``'s by default); from the pool when it
+    is at least SMALL_BYTES. Elementwise operations between arrays of one memory order run in one pass
+    of long inner loops; a mismatched order would transpose on the fly."""
+    dtype = array.dtype if dtype is None else xp.dtype(dtype)
+    if array.size * dtype.itemsize < SMALL_BYTES:
+        return xp.empty_like(array, dtype=dtype)
+    order = sorted(range(array.ndim), key=lambda axis: -abs(array.strides[axis]))  # outermost first
+    scratch = empty(tuple(array.shape[axis] for axis in order), dtype)
+    return scratch.transpose(sorted(range(array.ndim), key=order.__getitem__))
 
 
 def held_bytes():
