@@ -30,7 +30,6 @@ HOST_SAFE = {
 }
 HOST_SAFE_IN = {  # per-file additions to HOST_SAFE, each with its reason
     "minidl/random.py": {"nextafter"},  # rounding truncation bounds (host scalars) inward to a dtype
-    "minidl/nn/parallel.py": {"copyto"},  # its threads split copies of host arrays only (checked there)
 }
 
 

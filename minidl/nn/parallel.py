@@ -5,7 +5,8 @@ Why: NumPy runs every copy and ufunc on one thread, and a copy between arrays of
 (one image row each), so one core's loop overhead, not the memory, bounds it. Split along the first axis
 into one part per thread, such a copy runs 1.3-1.7x faster on two cores (measured on the conv benchmark's
 im2col matrices). NumPy releases the GIL inside its copy loops, so plain Python threads run the parts at
-once. Contiguous copies and elementwise ufuncs gain nothing: memory bandwidth already bounds them.
+once. Contiguous copies and elementwise ufuncs gain nothing (memory bandwidth already bounds them), and
+in-place adds over strided views (col2im, pooling) measured slower in two threads than in one.
 
 ``threads`` is the number of parts (the CPUs this process may use, at most 8); :func:`limited` lowers
 it for a block, as ``threadpoolctl.threadpool_limits`` does for BLAS (the experiment engine runs each
@@ -19,6 +20,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy
 
+from minidl.backend import xp
+
 threads = max(1, min(8, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else
                      (os.cpu_count() or 1)))
 MIN_BYTES = 1 << 20  # smaller copies run on the calling thread: a hand-off costs about 20 microseconds
@@ -27,17 +30,19 @@ _pool_lock = threading.Lock()
 
 
 def copyto(destination, source):
-    """``destination[...] = source`` for arrays of one shape, split along the first axis over
-    ``threads`` threads where the copy is large, on the host and has a first axis to split."""
+    """``destination[...] = source`` (broadcasting ``source``), in one part per thread along the first
+    axis where ``destination`` is a host array of at least MIN_BYTES, else on the calling thread."""
     parts = min(threads, destination.shape[0] if destination.ndim else 1)
     if parts < 2 or destination.nbytes < MIN_BYTES or not isinstance(destination, numpy.ndarray):
         destination[...] = source
         return destination
-    source = numpy.broadcast_to(source, destination.shape)
+    source = xp.broadcast_to(source, destination.shape)
+
+    def part(start, stop):
+        destination[start:stop] = source[start:stop]
     bounds = [destination.shape[0] * k // parts for k in range(parts + 1)]
-    pieces = [(destination[a:b], source[a:b]) for a, b in zip(bounds[:-1], bounds[1:])]
-    futures = [_executor().submit(numpy.copyto, d, s) for d, s in pieces[1:]]
-    numpy.copyto(*pieces[0])
+    futures = [_executor().submit(part, a, b) for a, b in zip(bounds[1:-1], bounds[2:])]
+    part(bounds[0], bounds[1])
     for future in futures:
         future.result()
     return destination
