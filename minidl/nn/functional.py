@@ -137,6 +137,10 @@ class _Conv2d(Function):
 
     The output is the channel-major view (N, O, OH, OW) of the GEMM's (O, N, OH, OW) result (see
     :mod:`minidl.nn.im2col`), and every large array comes from the workspace.
+
+    Trick, "the bias as one more column of the weight": [W | b] @ [columns; 1...1] adds the bias inside
+    the GEMM, and the weight gradient's product [columns; 1...1] @ g^T gives the bias gradient (the sum
+    of g over positions) as its last row, so neither direction makes a pass of its own over the output.
     """
 
     saved_inputs = (0, 1)  # the columns may be a view of the input
@@ -147,18 +151,21 @@ class _Conv2d(Function):
     def forward(self, x, weight, bias=None):
         o = weight.shape[0]
         n = x.shape[0]
-        self.columns, (oh, ow) = im2col.columns(x, weight.shape[2:], self.stride, self.padding)
+        self.columns, (oh, ow) = im2col.columns(x, weight.shape[2:], self.stride, self.padding,
+                                                ones_row=bias is not None)
         self.weight, self.x_shape, self.out_size = weight, x.shape, (oh, ow)
-        y = workspace.empty((o, n, oh, ow), x.dtype)
-        xp.matmul(weight.reshape(o, -1), self.columns, out=y.reshape(o, -1))
+        matrix = weight.reshape(o, -1)
         if bias is not None:
-            y += bias[:, None, None, None]
+            matrix = xp.concatenate([matrix, bias[:, None]], axis=1)
+        y = workspace.empty((o, n, oh, ow), x.dtype)
+        xp.matmul(matrix, self.columns, out=y.reshape(o, -1))
         return y.transpose(1, 0, 2, 3)
 
     def backward(self, g):
         o = self.weight.shape[0]
         g_rows = g.transpose(1, 0, 2, 3).reshape(o, -1)  # (O, N*OH*OW); no copy if g is channel-major
-        grad_w = (self.columns @ g_rows.T).T.reshape(self.weight.shape)  # BLAS-friendly order
+        products = (self.columns @ g_rows.T).T  # (O, C*KH*KW [+ 1]); BLAS-friendly order
+        grad_w = products[:, :self.weight[0].size].reshape(self.weight.shape)
         grad_x = None
         if self.inputs[0].requires_grad:  # none for the data itself
             (o, _, kh, kw), (ph, pw) = self.weight.shape, self.padding
@@ -168,7 +175,7 @@ class _Conv2d(Function):
             else:
                 grad_x = self._grad_input_col2im(g_rows)
         grads = (grad_x, grad_w)
-        return grads + (g_rows.sum(axis=1),) if len(self.inputs) == 3 else grads
+        return grads + (products[:, -1].copy(),) if len(self.inputs) == 3 else grads
 
     def _grad_input_transposed(self, g):
         """Stride 1, output as large as the input ("same" padding, (KH-1)/2), O <= C: the

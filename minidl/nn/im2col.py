@@ -61,15 +61,20 @@ def column_bytes(x_shape, kernel, stride, padding, itemsize):
     return c * kernel[0] * kernel[1] * n * max(oh, 0) * max(ow, 0) * itemsize
 
 
-def columns(x, kernel, stride, padding):
+def columns(x, kernel, stride, padding, ones_row=False):
     """The im2col matrix (C*KH*KW, N*OH*OW) of (N, C, H, W) ``x``, rows ordered (C, KH, KW), as a
-    scratch array; also returns (OH, OW). One copy of the windows, whatever the strides."""
+    scratch array; also returns (OH, OW). One copy of the windows, whatever the strides. With
+    ``ones_row`` the matrix has one more row, of ones, last: the row that multiplies a bias folded into
+    the weight matrix as its last column."""
     n, c = x.shape[:2]
     win = windows(pad(x, padding), kernel, stride)  # (N, C, OH, OW, KH, KW) view
     oh, ow = win.shape[2:4]
-    out = workspace.empty((c, kernel[0], kernel[1], n, oh, ow), x.dtype)
-    parallel.copyto(out, win.transpose(1, 4, 5, 0, 2, 3))
-    return out.reshape(c * kernel[0] * kernel[1], n * oh * ow), (oh, ow)
+    rows = c * kernel[0] * kernel[1]
+    out = workspace.empty((rows + ones_row, n * oh * ow), x.dtype)
+    parallel.copyto(out[:rows].reshape(c, kernel[0], kernel[1], n, oh, ow), win.transpose(1, 4, 5, 0, 2, 3))
+    if ones_row:
+        out[rows] = 1
+    return out, (oh, ow)
 
 
 def windows(x, kernel, stride):
