@@ -132,6 +132,21 @@ def test_max_pool_matches_pytorch_with_nan_inf_and_ties(case):
     np.testing.assert_allclose(xo.grad, xt.grad.numpy(), rtol=1e-14, atol=0)  # order of sums
 
 
+@pytest.mark.parametrize("layout", ["batch-major", "channel-major"])
+def test_the_2x2_route_picks_pytorchs_index_in_every_window_of_ties_and_nan(layout):
+    values = np.array([NAN, 1.0, 0.0])
+    windows = np.array(np.meshgrid(values, values, values, values, indexing="ij")).reshape(4, -1).T  # 81
+    x = windows.reshape(9, 9, 2, 2).transpose(0, 2, 1, 3).reshape(1, 1, 18, 18)  # each window once
+    x = np.concatenate([x, -x], axis=1).astype(np.float32)  # and the negated windows, channel 1
+    if layout == "channel-major":
+        x = np.ascontiguousarray(x.transpose(1, 0, 2, 3)).transpose(1, 0, 2, 3)
+    y, index = F.max_pool2d_with_indices(Tensor(x), 2)
+    yt, flat = torch.nn.functional.max_pool2d(torch.tensor(x), 2, return_indices=True)
+    np.testing.assert_array_equal(y.data, yt.numpy())
+    rows, cols = np.arange(9)[:, None] * 2 + index // 2, np.arange(9)[None, :] * 2 + index % 2
+    np.testing.assert_array_equal(rows * 18 + cols, flat.numpy())
+
+
 def test_max_pool_propagates_a_nan_gradient_only_through_the_chosen_element():
     x = Tensor(np.array([[[[1.0, 4.0], [2.0, 3.0]]]]), requires_grad=True)
     F.max_pool2d(x, 2).backward(np.array([[[[np.nan]]]]))
