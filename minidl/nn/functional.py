@@ -12,7 +12,7 @@ from minidl.nn import im2col, workspace
 
 # --------------------------------------------------------------------- activations
 def _select(g, keep, out=None):
-    """``g`` where ``keep`` is 1 (or True), +0.0 where it is 0: a gradient routed by a mask, into ``out``
+    """``g`` where ``keep`` is True (or 1), +0.0 where it is False: a gradient routed by a mask, into ``out``
     (scratch shaped like ``g`` by default).
 
     Trick, "selection as an integer product": the float bits of ``g`` read as integers of the same
@@ -28,11 +28,11 @@ def _select(g, keep, out=None):
 
 class _ReLU(Function):
     """max(x, 0), into scratch arrays of the input's layout; the gradient passes where the output is not
-    0 (where x > 0, and where x is NaN), kept as integer 0/1 for :func:`_select`."""
+    0 (where x > 0, and where x is NaN): the mask for :func:`_select`."""
 
     def forward(self, x):
         y = xp.maximum(x, 0, out=workspace.like(x))
-        self.keep = xp.not_equal(y, 0, out=workspace.like(y, f"i{y.dtype.itemsize}"), casting="unsafe")
+        self.keep = xp.not_equal(y, 0, out=workspace.like(y, bool))
         return y
 
     def backward(self, g):
