@@ -65,3 +65,14 @@ def _executor():
         if _pool is None or _pool._max_workers < threads - 1:
             _pool = ThreadPoolExecutor(max_workers=max(1, threads - 1), thread_name_prefix="minidl-copy")
         return _pool
+
+
+def _forget_pool_after_fork():
+    """A forked child has none of its parent's threads: it starts a pool of its own (waiting on the
+    parent's would wait forever)."""
+    global _pool, _pool_lock
+    _pool, _pool_lock = None, threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_pool_after_fork)

@@ -15,6 +15,7 @@ When the arrays it holds exceed :data:`limit_bytes`, the pool drops free ones, t
 requested shapes first; :func:`clear` drops every array it holds. It is safe to use from several threads.
 """
 import collections
+import os
 import sys
 import threading
 
@@ -86,6 +87,16 @@ def _evict():
             if _is_free(arrays, index):
                 total -= arrays.pop(index).nbytes
             index -= 1
+
+
+def _new_lock_after_fork():
+    """A forked child gets a fresh lock: another thread of the parent may have held it at the fork."""
+    global _lock
+    _lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_new_lock_after_fork)
 
 
 def clear():

@@ -51,6 +51,21 @@ def test_large_copies_run_on_several_threads_and_limited_keeps_them_on_one(monke
     assert parallel.threads == 2 and seen == {threading.get_ident()}
 
 
+@pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="needs os.fork")
+def test_a_forked_child_copies_on_threads_of_its_own(monkeypatch):
+    import multiprocessing
+    monkeypatch.setattr(parallel, "threads", 2)
+    big = rng.standard_normal((64, 128, 64)).transpose(2, 1, 0)
+    parallel.copyto(np.empty(big.shape), big)  # the parent's pool exists before the fork
+    with multiprocessing.get_context("fork").Pool(1) as pool:  # a hang here is the failure
+        result = pool.apply_async(_copy_in_child, (big,))
+        np.testing.assert_array_equal(result.get(timeout=60), big)
+
+
+def _copy_in_child(source):
+    return parallel.copyto(np.empty(source.shape), source)
+
+
 def test_like_keeps_the_memory_order_shape_and_dtype():
     channel_major = np.empty((16, 32, 40, 40), np.float32).transpose(1, 0, 2, 3)  # 3.3 MB: from the pool
     scratch = workspace.like(channel_major)
