@@ -3,7 +3,8 @@
 In training, each channel c is normalized by the mean and (biased) variance of its values in the batch,
     x_hat = (x - mean_c) / sqrt(var_c + eps),   y = gamma_c x_hat + beta_c,
 and the running statistics move towards the batch's: running = (1 - momentum) running + momentum batch,
-with the unbiased variance (n / (n - 1)) var_c, exactly as PyTorch. In evaluation the running statistics
+with the unbiased variance (n / (n - 1)) var_c, exactly as PyTorch; ``momentum=None`` makes them the
+plain average of every batch so far (factor 1 / num_batches_tracked), as PyTorch's cumulative average. In evaluation the running statistics
 are used instead and the layer is an affine map per channel. The buffers are PyTorch's, the int64
 count ``num_batches_tracked`` included, so a state_dict loads strictly in either library.
 """
@@ -53,7 +54,8 @@ class _BatchNorm(Module):
     Raises:
         TypeError: for a non-integer num_features or non-real eps / momentum (NumPy scalars are
             accepted); in forward, for an input that is not a floating Tensor.
-        ValueError: for num_features < 1, eps <= 0, momentum outside [0, 1], NaN or infinity; in
+        ValueError: for num_features < 1, eps <= 0, momentum (a real or None) outside [0, 1], NaN or
+            infinity; in
             forward, for an input of another shape, or a single value per channel in training.
     """
     ranks = ()
@@ -63,7 +65,7 @@ class _BatchNorm(Module):
         name = type(self).__name__
         self.num_features = checks.integer(num_features, "num_features", name, low=1)
         self.eps = checks.real(eps, "eps", name, low=0, low_open=True)
-        self.momentum = checks.real(momentum, "momentum", name, low=0, high=1)
+        self.momentum = None if momentum is None else checks.real(momentum, "momentum", name, low=0, high=1)
         self.weight = Parameter(xp.ones((num_features,), dtype=dtype))
         self.bias = Parameter(xp.zeros((num_features,), dtype=dtype))
         self.register_buffer("running_mean", xp.zeros((num_features,), dtype=dtype))
@@ -89,10 +91,10 @@ class _BatchNorm(Module):
         function = _BatchNormTrain(axes, self.eps)
         y = function(x, self.weight, self.bias)
         unbiased = function.var.reshape(-1) * (count / (count - 1))
-        m = self.momentum
+        self.num_batches_tracked += 1  # in place: a 0-d array stays an array
+        m = 1.0 / float(self.num_batches_tracked) if self.momentum is None else self.momentum
         self.running_mean = (1 - m) * self.running_mean + m * function.mean.reshape(-1)
         self.running_var = (1 - m) * self.running_var + m * unbiased
-        self.num_batches_tracked += 1  # in place: a 0-d array stays an array
         return y
 
     def extra_repr(self):

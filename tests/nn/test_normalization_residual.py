@@ -32,10 +32,12 @@ def test_batchnorm_gradients_in_evaluation():
     gradcheck(lambda: layer(x), [x, layer.weight, layer.bias])
 
 
-def test_batchnorm_matches_torch_with_running_statistics():
+@pytest.mark.parametrize("momentum", [0.1, 0.7, None])  # None: the cumulative average of all batches
+def test_batchnorm_matches_torch_with_running_statistics(momentum):
     torch = pytest.importorskip("torch", reason="PyTorch is the oracle for this comparison")
     rng = np.random.default_rng(0)
-    ours, theirs = _bn64(nn.BatchNorm2d(3)), torch.nn.BatchNorm2d(3).double()
+    ours = _bn64(nn.BatchNorm2d(3, momentum=momentum))
+    theirs = torch.nn.BatchNorm2d(3, momentum=momentum).double()
     with torch.no_grad():
         theirs.weight.copy_(torch.from_numpy(ours.weight.data))
         theirs.bias.copy_(torch.from_numpy(ours.bias.data))
@@ -60,6 +62,16 @@ def test_batchnorm_matches_torch_with_running_statistics():
         "weight", "bias", "running_mean", "running_var", "num_batches_tracked"]
     assert ours.num_batches_tracked.dtype == np.int64 and ours.num_batches_tracked == 3
     assert theirs.num_batches_tracked.item() == 3
+    assert f"momentum={momentum}" in repr(ours)
+
+
+def test_batchnorm_cumulative_average_is_the_mean_of_the_batch_statistics():
+    norm = _bn64(nn.BatchNorm1d(2, momentum=None))
+    batches = [np.array([[0.0, 1.0], [2.0, 5.0]]), np.array([[4.0, 1.0], [6.0, 3.0]])]
+    for x in batches:
+        norm(Tensor(x))
+    np.testing.assert_allclose(norm.running_mean, np.mean([x.mean(axis=0) for x in batches], axis=0))
+    np.testing.assert_allclose(norm.running_var, np.mean([x.var(axis=0, ddof=1) for x in batches], axis=0))
 
 
 def test_a_torch_batchnorm_state_dict_loads_strictly_both_ways():
