@@ -25,7 +25,7 @@ def empty(shape, dtype=np.float64):
     return Tensor(np.full(shape, np.nan, dtype))
 
 
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])  # float16: drawn in float32
 @pytest.mark.parametrize("name", INITIALIZERS)
 def test_initializers_fill_in_place_in_the_tensor_dtype(name, dtype):
     t = empty((6, 4, 3, 3), dtype)
@@ -236,3 +236,13 @@ def test_default_bounds_are_two_std_unlike_pytorch_two_absolute():
 def test_truncated_normal_names_a_plain_array():
     with pytest.raises(TypeError, match="init.truncated_normal: tensor must be a Tensor"):
         init.truncated_normal(np.zeros((2, 2), np.float32))
+
+
+def test_layers_build_in_float16_with_the_same_draws_as_float32_rounded():
+    from minidl import nn
+    manual_seed(3)
+    half = nn.Conv2d(2, 3, 3, dtype=np.float16)
+    manual_seed(3)
+    single = nn.Conv2d(2, 3, 3, dtype=np.float32)
+    assert half.weight.dtype == half.bias.dtype == np.float16
+    np.testing.assert_array_equal(half.weight.data, single.weight.data.astype(np.float16))
