@@ -154,8 +154,11 @@ def ordering(statement, conditions, direction, smoke=False, control=None):
     """A claim that conditions are ordered: each one's values exceed ("greater") or fall below ("less")
     the next one's, judged by a paired test between each pair of neighbours [Dworakowski 2019, tables 1-2].
 
-    Holds when every neighbour comparison holds, does not hold when any one does not, inconclusive
-    otherwise. Each comparison is tested at 95 %, so all k - 1 steps holding by chance is rarer still.
+    Holds when every neighbour comparison holds (each at 95 %: all k - 1 holding by chance is rarer
+    still), does not hold when a step is reversed beyond chance, inconclusive otherwise. "Reversed"
+    uses the Bonferroni level over the k - 1 steps, 1 - 0.05 / (k - 1): any one of several steps
+    reversing by chance is k - 1 times likelier than one step doing so, and without the correction an
+    ordering of 4 equal conditions "does not hold" 7 % of the time instead of at most 2.5 %.
 
     Args:
         conditions: a list of (name, values per seed), in the paper's order.
@@ -165,21 +168,28 @@ def ordering(statement, conditions, direction, smoke=False, control=None):
     """
     if len(conditions) < 2:
         raise ValueError(f"ordering: expected at least two conditions, got {len(conditions)}")
+    pairs = list(zip(conditions, conditions[1:]))
     parts = tuple(paired(f"{first} vs {second}", a, b, direction, effect=f"{first} - {second}", smoke=smoke)
-                  for (first, a), (second, b) in zip(conditions, conditions[1:]))
-    verdicts = [part.verdict for part in parts]
+                  for (first, a), (second, b) in pairs)
+    strict = 1 - (1 - CONFIDENCE) / len(pairs)
+    reversed_steps = [part.verdict == DOES_NOT_HOLD and verdict(
+        direction, *interval(np.asarray(a, dtype=np.float64) - np.asarray(b, dtype=np.float64), strict)[2:])
+        == DOES_NOT_HOLD for part, ((_, a), (_, b)) in zip(parts, pairs)]
     if smoke:
         result = NOT_JUDGED
-    elif DOES_NOT_HOLD in verdicts:
+    elif any(reversed_steps):
         result = DOES_NOT_HOLD
-    elif all(v == HOLDS for v in verdicts):
+    elif all(part.verdict == HOLDS for part in parts):
         result = HOLDS
     else:
         result = INCONCLUSIVE
     result = _discount(result, control)
     names = f" {DIRECTIONS[direction]} ".join(name for name, _ in conditions)
+    test = f"paired Student t between {len(parts)} neighbour pairs"
+    if len(parts) > 1:
+        test += f" (a reversed step counts at {100 * strict:.3g} %, Bonferroni over {len(parts)})"
     return Claim(statement, result, names, direction, min(part.n for part in parts), math.nan, math.nan,
-                 math.nan, f"paired Student t between {len(parts)} neighbour pairs", control, parts)
+                 math.nan, test, control, parts)
 
 
 @dataclass(frozen=True)

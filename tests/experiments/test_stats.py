@@ -97,3 +97,23 @@ def test_smoke_runs_are_not_judged():
     assert claim.verdict == stats.NOT_JUDGED and "n = 3" in claim.line()
     assert stats.summary_line([claim]) == "1 claim(s), not judged (smoke run)."
     assert claim.as_dict()["verdict"] == stats.NOT_JUDGED
+
+
+@pytest.mark.parametrize("n", [5, 10])
+def test_an_ordering_of_equal_conditions_rarely_does_not_hold(n):
+    rng = np.random.default_rng(n)
+    trials = 4000
+    verdicts = [stats.ordering("a > b > c > d", [(name, rng.normal(size=n)) for name in "abcd"],
+                               "greater").verdict for _ in range(trials)]
+    assert verdicts.count(stats.DOES_NOT_HOLD) / trials < 0.03  # Bonferroni over 3 steps: at most 2.5 %
+    assert verdicts.count(stats.HOLDS) / trials < 0.005         # all three steps holding by chance
+
+
+def test_a_reversed_step_must_pass_the_bonferroni_level():
+    up = np.array([0.0, 0.1, -0.1, 0.05, -0.05])
+    # c - b: mean -0.2, t = -3.04 with 4 degrees of freedom: beyond 95 % (2.78), within 97.5 % (3.50)
+    barely = ("b", up + 0.2), ("c", up + np.array([0.17, -0.17, 0.12, -0.12, 0.0]))
+    claim = stats.ordering("a < b < c", [("a", up - 5)] + list(barely), "less")
+    reversed_step = claim.parts[1]
+    assert reversed_step.verdict == stats.DOES_NOT_HOLD and claim.verdict == stats.INCONCLUSIVE
+    assert "Bonferroni over 2" in claim.line()
