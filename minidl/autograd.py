@@ -15,6 +15,7 @@ they accumulate across calls until zeroed.
 import contextlib
 import heapq
 import itertools
+import threading
 import weakref
 
 import numpy
@@ -23,23 +24,24 @@ from minidl import backend
 from minidl.backend import xp
 
 DEFAULT_DTYPE = numpy.float32
-_grad_enabled = True
+_grad_mode = threading.local()  # per thread, as PyTorch's: one thread's no_grad leaves the others recording
 _creation_order = itertools.count()  # numbers recorded Functions, to order the backward walk
 
 
 @contextlib.contextmanager
 def no_grad():
-    """Within this block no graph is recorded: outputs never require gradients."""
-    global _grad_enabled
-    previous, _grad_enabled = _grad_enabled, False
+    """Within this block no graph is recorded: outputs never require gradients. It applies to the
+    calling thread only (as PyTorch's): another thread training at the same time keeps its graph."""
+    previous, _grad_mode.enabled = is_grad_enabled(), False
     try:
         yield
     finally:
-        _grad_enabled = previous
+        _grad_mode.enabled = previous
 
 
 def is_grad_enabled():
-    return _grad_enabled
+    """Whether the calling thread records graphs (False inside :func:`no_grad`)."""
+    return getattr(_grad_mode, "enabled", True)
 
 
 def _to_array(data, where="Tensor"):
@@ -318,7 +320,7 @@ class Function:
         results = [Tensor._wrap(o) for o in ((outputs,) if single else outputs)]
         if self.returns_view and xp.may_share_memory(outputs, tensors[0].data):
             results[0]._base = _viewed(tensors[0])
-        if _grad_enabled and any(t.requires_grad for t in tensors):
+        if is_grad_enabled() and any(t.requires_grad for t in tensors):
             self.inputs = tensors
             self.saved_versions = [_viewed(tensors[i])._version for i in self.saved_inputs]
             self.sequence = next(_creation_order)

@@ -45,6 +45,8 @@ def q_data(Y_train=None, X_train=None, Y_test=None):
 
 
 BAD_CALLS = {
+    "relu(bool)": (lambda: F.relu(Tensor(np.array([True, False]))), TypeError,
+                   "relu: expected a numeric (integer or floating) input, got dtype bool"),
     # non-finite and out-of-range hyperparameters
     "GradientPerturbation(nan)": (lambda: nn.GradientPerturbation(nan), ValueError,
                                   "GradientPerturbation: scale must be a finite number, got nan"),

@@ -494,3 +494,28 @@ def test_a_tensor_holds_real_numbers_only(data, dtype):
         Tensor(data)
     with pytest.raises(TypeError, match=re.escape(f"Mul: expected real numbers, got data of dtype {dtype}")):
         Tensor(np.ones(1)) * data
+
+
+def test_no_grad_applies_to_the_calling_thread_only():
+    import threading
+    a, seen = leaf(3), []
+    entered, leave = threading.Event(), threading.Event()
+
+    def evaluate():
+        with no_grad():
+            entered.set()
+            leave.wait(10)
+            seen.append(((a * 2).sum().requires_grad, is_grad_enabled()))
+    worker = threading.Thread(target=evaluate)
+    worker.start()
+    entered.wait(10)
+    assert is_grad_enabled() and (a * 2).sum().requires_grad  # this thread still records
+    leave.set()
+    worker.join(10)
+    assert seen == [(False, False)]
+    other = []
+    thread = threading.Thread(target=lambda: other.append(is_grad_enabled()))
+    with no_grad():
+        thread.start()
+        thread.join(10)
+    assert other == [True]  # a thread started inside no_grad records: grad mode is not inherited

@@ -180,6 +180,17 @@ def test_selections_route_a_non_finite_gradient_to_the_selected_elements_only(x,
     assert np.isfinite(mine.grad).sum() > 0  # some elements were not selected, and got 0
 
 
+@pytest.mark.skipif(np.dtype(np.longdouble).itemsize not in (12, 16), reason="long double is double here")
+def test_selections_in_long_double_which_no_integer_type_matches():
+    x = Tensor(np.array([[[[1.0, -2.0], [3.0, nan]]]], np.longdouble), requires_grad=True)
+    F.relu(x).backward(np.array([[[[inf, inf], [2.0, 5.0]]]], np.longdouble))
+    assert x.grad.dtype == np.longdouble
+    np.testing.assert_array_equal(x.grad.ravel(), [inf, 0.0, 2.0, 5.0])
+    x.grad = None
+    F.max_pool2d(x, 2).backward(np.array([[[[inf]]]], np.longdouble))
+    np.testing.assert_array_equal(x.grad.ravel(), [0.0, 0.0, 0.0, inf])  # the window's NaN is chosen
+
+
 def test_relu_gradient_is_zero_where_not_selected_even_for_an_infinite_gradient():
     x = Tensor(np.array([-1.0, 0.0, 2.0, nan]), requires_grad=True)
     F.relu(x).backward(np.array([inf, nan, inf, -inf]))

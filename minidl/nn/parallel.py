@@ -9,8 +9,8 @@ once. Contiguous copies and elementwise ufuncs gain nothing (memory bandwidth al
 in-place adds over strided views (col2im, pooling) measured slower in two threads than in one.
 
 ``threads`` is the number of parts (the CPUs this process may use, at most 8); :func:`limited` lowers
-it for a block, as ``threadpoolctl.threadpool_limits`` does for BLAS (the experiment engine runs each
-trial of a parallel sweep with one thread of each). Host (NumPy) arrays only: under CuPy a copy is one
+it for a block of the calling thread, as ``threadpoolctl.threadpool_limits`` does for BLAS (the
+experiment engine runs each trial of a parallel sweep with one thread of each). Host (NumPy) arrays only: under CuPy a copy is one
 device kernel already.
 """
 import contextlib
@@ -24,6 +24,7 @@ from minidl.backend import xp
 
 threads = max(1, min(8, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else
                      (os.cpu_count() or 1)))
+_limit = threading.local()  # the calling thread's cap from limited(), if any
 MIN_BYTES = 1 << 20  # smaller copies run on the calling thread: a hand-off costs about 20 microseconds
 _pool = None
 _pool_lock = threading.Lock()
@@ -32,7 +33,7 @@ _pool_lock = threading.Lock()
 def copyto(destination, source):
     """``destination[...] = source`` (broadcasting ``source``), in one part per thread along the first
     axis where ``destination`` is a host array of at least MIN_BYTES, else on the calling thread."""
-    parts = min(threads, destination.shape[0] if destination.ndim else 1)
+    parts = min(threads, getattr(_limit, "threads", threads), destination.shape[0] if destination.ndim else 1)
     if parts < 2 or destination.nbytes < MIN_BYTES or not isinstance(destination, numpy.ndarray):
         destination[...] = source
         return destination
@@ -50,13 +51,17 @@ def copyto(destination, source):
 
 @contextlib.contextmanager
 def limited(count):
-    """Run a block with at most ``count`` threads per copy (1: every copy on the calling thread)."""
-    global threads
-    before, threads = threads, max(1, min(threads, int(count)))
+    """Run a block of the calling thread with at most ``count`` threads per copy (1: every copy on the
+    calling thread). Other threads keep their own setting."""
+    before = getattr(_limit, "threads", None)
+    _limit.threads = max(1, min(before or threads, int(count)))
     try:
         yield
     finally:
-        threads = before
+        if before is None:
+            del _limit.threads
+        else:
+            _limit.threads = before
 
 
 def _executor():

@@ -70,6 +70,20 @@ def test_transposed_input_gradient_equals_the_plain_col2im(case, chunk_bytes, mo
                                rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.parametrize("case", [c for c in CONV_CASES if c[2] == (1, 1)] +
+                         [((3, 2, 6, 5), (5, 2, 3), (1, 1), (0, 0)), ((0, 2, 4, 4), (3, 3, 3), (1, 1), (1, 1))],
+                         ids=str)
+def test_col2im_on_the_flattened_grid_equals_the_plain_col2im(case):
+    x, w, _, stride, padding = conv_case(case)
+    function = F._Conv2d(stride, padding)
+    function.inputs = [x, w]
+    y = function.forward(x.data, w.data)
+    g = rng.standard_normal(y.shape)
+    g_rows = np.ascontiguousarray(g.transpose(1, 0, 2, 3)).reshape(y.shape[1], -1)
+    np.testing.assert_allclose(function._grad_input_flat(g), function._grad_input_col2im(g_rows),
+                               rtol=1e-12, atol=1e-12)
+
+
 def test_put_windows_equals_add_windows_where_windows_do_not_overlap():
     for kernel, stride, size in [((2, 2), (2, 2), (6, 8)), ((2, 3), (3, 3), (7, 8)), ((2, 2), (2, 2), (5, 7))]:
         oh, ow = (size[0] - kernel[0]) // stride[0] + 1, (size[1] - kernel[1]) // stride[1] + 1

@@ -46,9 +46,26 @@ def test_large_copies_run_on_several_threads_and_limited_keeps_them_on_one(monke
     np.testing.assert_array_equal(destination, big)
     seen.clear()
     with parallel.limited(1):
-        assert parallel.threads == 1
         parallel.copyto(destination, big)
-    assert parallel.threads == 2 and seen == {threading.get_ident()}
+    assert seen == {threading.get_ident()}
+    seen.clear()
+    parallel.copyto(destination, big)
+    assert len(seen) == 2  # the cap ended with the block
+
+
+def test_limited_caps_the_calling_thread_only_and_nests(monkeypatch):
+    monkeypatch.setattr(parallel, "threads", 4)
+    cap = lambda: getattr(parallel._limit, "threads", None)  # noqa: E731
+    seen = []
+    with parallel.limited(1):
+        with parallel.limited(2):  # nested: the tighter cap stays
+            assert cap() == 1
+            other = threading.Thread(target=lambda: seen.append(cap()))
+            other.start()
+            other.join()
+        assert cap() == 1
+    assert cap() is None and seen == [None]  # another thread never saw this thread's cap
+    assert parallel.threads == 4
 
 
 @pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="needs os.fork")
