@@ -135,7 +135,7 @@ def test_max_pool_matches_pytorch_with_nan_inf_and_ties(case):
     yo, index = F.max_pool2d_with_indices(xo, kernel, stride)
     yt, flat = torch.nn.functional.max_pool2d(xt, kernel, stride, return_indices=True)
     np.testing.assert_array_equal(yo.data, yt.detach().numpy())  # NaN where torch has NaN
-    (kh, kw), (sh, sw) = checks.pair(kernel, "k", "t"), checks.pair(stride or kernel, "s", "t")
+    (_, kw), (sh, sw) = checks.pair(kernel, "k", "t"), checks.pair(stride or kernel, "s", "t")
     oh, ow = yo.shape[2:]
     rows = np.arange(oh)[:, None] * sh + index // kw
     cols = np.arange(ow)[None, :] * sw + index % kw
