@@ -55,33 +55,30 @@ def test_conv2d_gradients_match_central_differences(case):
     gradcheck(lambda: F.conv2d(x, w, b, stride, padding), [x, w, b])
 
 
-@pytest.mark.parametrize("chunk_bytes", [F.TRANSPOSED_CHUNK_BYTES, 1])  # whole batch, one sample a chunk
-# the transposed route is exact for any stride-1 convolution with padding below the kernel size
-@pytest.mark.parametrize("case", [c for c in CONV_CASES if c[2] == (1, 1) and c[3][0] < c[1][1]], ids=str)
-def test_transposed_input_gradient_equals_the_plain_col2im(case, chunk_bytes, monkeypatch):
-    monkeypatch.setattr(F, "TRANSPOSED_CHUNK_BYTES", chunk_bytes)
+def route_and_plain_col2im(case, route):
+    """(the input gradient by the named route of _Conv2d, the same by the plain col2im) for one case."""
     x, w, _, stride, padding = conv_case(case)
     function = F._Conv2d(stride, padding)
     function.inputs = [x, w]
     y = function.forward(x.data, w.data)
     g = rng.standard_normal(y.shape)
     g_rows = np.ascontiguousarray(g.transpose(1, 0, 2, 3)).reshape(y.shape[1], -1)
-    np.testing.assert_allclose(function._grad_input_transposed(g), function._grad_input_col2im(g_rows),
-                               rtol=1e-12, atol=1e-12)
+    return getattr(function, route)(g), function._grad_input_col2im(g_rows)
+
+
+@pytest.mark.parametrize("chunk_bytes", [F.TRANSPOSED_CHUNK_BYTES, 1])  # whole batch, one sample a chunk
+# the transposed route is exact for any stride-1 convolution with padding below the kernel size
+@pytest.mark.parametrize("case", [c for c in CONV_CASES if c[2] == (1, 1) and c[3][0] < c[1][1]], ids=str)
+def test_transposed_input_gradient_equals_the_plain_col2im(case, chunk_bytes, monkeypatch):
+    monkeypatch.setattr(F, "TRANSPOSED_CHUNK_BYTES", chunk_bytes)
+    np.testing.assert_allclose(*route_and_plain_col2im(case, "_grad_input_transposed"), rtol=1e-12, atol=1e-12)
 
 
 @pytest.mark.parametrize("case", [c for c in CONV_CASES if c[2] == (1, 1)] +
                          [((3, 2, 6, 5), (5, 2, 3), (1, 1), (0, 0)), ((0, 2, 4, 4), (3, 3, 3), (1, 1), (1, 1))],
                          ids=str)
 def test_col2im_on_the_flattened_grid_equals_the_plain_col2im(case):
-    x, w, _, stride, padding = conv_case(case)
-    function = F._Conv2d(stride, padding)
-    function.inputs = [x, w]
-    y = function.forward(x.data, w.data)
-    g = rng.standard_normal(y.shape)
-    g_rows = np.ascontiguousarray(g.transpose(1, 0, 2, 3)).reshape(y.shape[1], -1)
-    np.testing.assert_allclose(function._grad_input_flat(g), function._grad_input_col2im(g_rows),
-                               rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(*route_and_plain_col2im(case, "_grad_input_flat"), rtol=1e-12, atol=1e-12)
 
 
 def test_put_windows_equals_add_windows_where_windows_do_not_overlap():
