@@ -181,7 +181,7 @@ class _Conv2d(Function):
             same_size = self.stride == (1, 1) and (kh - 1 - ph, kw - 1 - pw) == (ph, pw)
             if same_size and o <= self.weight.shape[1]:
                 grad_x = self._grad_input_transposed(g)
-            elif self.stride == (1, 1):
+            elif self.stride == (1, 1) and o <= 4 * self.weight.shape[1]:
                 grad_x = self._grad_input_flat(g)
             else:
                 grad_x = self._grad_input_col2im(g_rows)
@@ -222,7 +222,11 @@ class _Conv2d(Function):
         slice-adds of col2im becomes one add of C rows of N*Hp*Wp contiguous numbers, instead of a pass
         over strided views with one short inner loop per image row. A shift never carries a value into
         the next image: the zero margin of the grid, KH - 1 rows and KW - 1 columns wide, absorbs it.
-        Costs: the product grows by (Hp Wp) / (OH OW) (1.4x for the conv net's 13x13 -> 11x11 layer).
+        Costs: the product grows by (Hp Wp) / (OH OW) (1.4x for the conv net's 13x13 -> 11x11 layer), and
+        g's O channels are copied onto the grid, while the strided adds it saves scale with C: so only
+        where O <= 4 C. Measured (ms, this route against col2im): 32 -> 64 channels, 13x13 unpadded,
+        batch 64: 2.9 against 3.7; 32 -> 64, 56x56 padded, batch 16: 19 against 25; 16 -> 128, 28x28: 8.0
+        against 7.6 and 3 -> 16: 0.73 against 0.62 (col2im's there); near ties between.
         """
         o, c, kh, kw = self.weight.shape
         n, _, h, w = self.x_shape
