@@ -241,9 +241,8 @@ def orthogonal(tensor, gain=1.0):
         raise ValueError(f"init.orthogonal: tensor must have at least 2 axes, got shape {tensor.shape}")
     rows = tensor.shape[0]
     cols = int(numpy.prod(tensor.shape[1:]))
-    # LAPACK has no float16: a float16 weight gets its QR in float32, then is rounded
-    work = xp.float32 if tensor.dtype == xp.float16 else tensor.dtype
-    gaussian = random.normal((max(rows, cols), min(rows, cols)), dtype=work)
+    # a float16 weight gets its QR in float32 (LAPACK has no float16), then is rounded
+    gaussian = random.normal((max(rows, cols), min(rows, cols)), dtype=random.drawn_in(tensor.dtype))
     q, r = xp.linalg.qr(gaussian)
     q = q * xp.sign(xp.diagonal(r))
     q = q.T if rows < cols else q

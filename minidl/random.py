@@ -41,18 +41,20 @@ def uniform(shape, low=0.0, high=1.0, dtype=numpy.float32):
     """Backend array of ``shape`` drawn from U[low, high) directly in ``dtype`` (float16: drawn in
     float32, then rounded)."""
     dtype = numpy.dtype(dtype)
-    return (low + (high - low) * _device.random(shape, dtype=_drawn_in(dtype))).astype(dtype, copy=False)
+    return (low + (high - low) * _device.random(shape, dtype=drawn_in(dtype))).astype(dtype, copy=False)
 
 
 def normal(shape, mean=0.0, std=1.0, dtype=numpy.float32):
     """Backend array of ``shape`` drawn from N(mean, std^2) directly in ``dtype`` (float16: drawn in
     float32, then rounded)."""
     dtype = numpy.dtype(dtype)
-    return (mean + std * _device.standard_normal(shape, dtype=_drawn_in(dtype))).astype(dtype, copy=False)
+    return (mean + std * _device.standard_normal(shape, dtype=drawn_in(dtype))).astype(dtype, copy=False)
 
 
-def _drawn_in(dtype):
-    """The dtype the generators draw ``dtype`` in: they make float32 and float64 only."""
+def drawn_in(dtype):
+    """The dtype that numbers of ``dtype`` are drawn and worked on in: float32 for float16, which the
+    generators (and LAPACK) do not make, else ``dtype`` itself."""
+    dtype = numpy.dtype(dtype)
     return numpy.dtype(numpy.float32) if dtype == numpy.float16 else dtype
 
 

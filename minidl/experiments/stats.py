@@ -172,12 +172,13 @@ def ordering(statement, conditions, direction, smoke=False, control=None):
     parts = tuple(paired(f"{first} vs {second}", a, b, direction, effect=f"{first} - {second}", smoke=smoke)
                   for (first, a), (second, b) in pairs)
     strict = 1 - (1 - CONFIDENCE) / len(pairs)
-    reversed_steps = [part.verdict == DOES_NOT_HOLD and verdict(
-        direction, *interval(np.asarray(a, dtype=np.float64) - np.asarray(b, dtype=np.float64), strict)[2:])
-        == DOES_NOT_HOLD for part, ((_, a), (_, b)) in zip(parts, pairs)]
+
+    def reversed_beyond_chance(a, b):
+        _, _, low, high = interval(np.asarray(a, dtype=np.float64) - np.asarray(b, dtype=np.float64), strict)
+        return verdict(direction, low, high) == DOES_NOT_HOLD
     if smoke:
         result = NOT_JUDGED
-    elif any(reversed_steps):
+    elif any(reversed_beyond_chance(a, b) for (_, a), (_, b) in pairs):
         result = DOES_NOT_HOLD
     elif all(part.verdict == HOLDS for part in parts):
         result = HOLDS

@@ -177,11 +177,11 @@ class _Conv2d(Function):
         grad_w = products[:, :self.weight[0].size].reshape(self.weight.shape)
         grad_x = None
         if self.inputs[0].requires_grad:  # none for the data itself
-            (o, _, kh, kw), (ph, pw) = self.weight.shape, self.padding
+            (o, c, kh, kw), (ph, pw) = self.weight.shape, self.padding
             same_size = self.stride == (1, 1) and (kh - 1 - ph, kw - 1 - pw) == (ph, pw)
-            if same_size and o <= self.weight.shape[1]:
+            if same_size and o <= c:
                 grad_x = self._grad_input_transposed(g)
-            elif self.stride == (1, 1) and o <= 4 * self.weight.shape[1]:
+            elif self.stride == (1, 1) and o <= 4 * c:
                 grad_x = self._grad_input_flat(g)
             else:
                 grad_x = self._grad_input_col2im(g_rows)

@@ -4,8 +4,8 @@ In training, each channel c is normalized by the mean and (biased) variance of i
     x_hat = (x - mean_c) / sqrt(var_c + eps),   y = gamma_c x_hat + beta_c,
 and the running statistics move towards the batch's: running = (1 - momentum) running + momentum batch,
 with the unbiased variance (n / (n - 1)) var_c, exactly as PyTorch; ``momentum=None`` makes them the
-plain average of every batch so far (factor 1 / num_batches_tracked), as PyTorch's cumulative average. In evaluation the running statistics
-are used instead and the layer is an affine map per channel. The buffers are PyTorch's, the int64
+plain average of every batch so far (factor 1 / num_batches_tracked), as PyTorch's cumulative average.
+In evaluation the running statistics are used instead and the layer is an affine map per channel. The buffers are PyTorch's, the int64
 count ``num_batches_tracked`` included, so a state_dict loads strictly in either library.
 """
 import numpy
@@ -55,8 +55,8 @@ class _BatchNorm(Module):
         TypeError: for a non-integer num_features or non-real eps / momentum (NumPy scalars are
             accepted); in forward, for an input that is not a floating Tensor.
         ValueError: for num_features < 1, eps <= 0, momentum (a real or None) outside [0, 1], NaN or
-            infinity; in
-            forward, for an input of another shape, or a single value per channel in training.
+            infinity; in forward, for an input of another shape, or a single value per channel in
+            training.
     """
     ranks = ()
 

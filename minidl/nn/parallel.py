@@ -10,8 +10,8 @@ in-place adds over strided views (col2im, pooling) measured slower in two thread
 
 ``threads`` is the number of parts (the CPUs this process may use, at most 8); :func:`limited` lowers
 it for a block of the calling thread, as ``threadpoolctl.threadpool_limits`` does for BLAS (the
-experiment engine runs each trial of a parallel sweep with one thread of each). Host (NumPy) arrays only: under CuPy a copy is one
-device kernel already.
+experiment engine runs each trial of a parallel sweep with one thread of each). Host (NumPy) arrays
+only: under CuPy a copy is one device kernel already.
 """
 import contextlib
 import os
@@ -33,7 +33,8 @@ _pool_lock = threading.Lock()
 def copyto(destination, source):
     """``destination[...] = source`` (broadcasting ``source``), in one part per thread along the first
     axis where ``destination`` is a host array of at least MIN_BYTES, else on the calling thread."""
-    parts = min(threads, getattr(_limit, "threads", threads), destination.shape[0] if destination.ndim else 1)
+    cap = getattr(_limit, "threads", threads)
+    parts = min(threads, cap, destination.shape[0] if destination.ndim else 1)
     if parts < 2 or destination.nbytes < MIN_BYTES or not isinstance(destination, numpy.ndarray):
         destination[...] = source
         return destination
